@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { CountersignError, ErrorCode } from './core/errors.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalNonEmpty = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const urlOf = (protocols: string[]) =>
+  z.url({ message: `must be a URL (${protocols.join(', ')})` }).refine((v) => protocols.includes(new URL(v).protocol), {
+    message: `must use ${protocols.join(' or ')}`,
+  });
+
+/** The environment variables Countersign reads (DESIGN.md, "Configuration"). */
+export const ConfigSchema = z
+  .object({
+    REDIS_URL: optionalNonEmpty.pipe(urlOf(['redis:', 'rediss:']).optional()),
+    PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65_535).default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    SLACK_BOT_TOKEN: optionalNonEmpty.pipe(
+      z.string().regex(/^xoxb-/, { message: 'must be a bot token (xoxb-…)' }).optional(),
+    ),
+    SLACK_SIGNING_SECRET: optionalNonEmpty,
+    SLACK_APP_TOKEN: optionalNonEmpty.pipe(
+      z.string().regex(/^xapp-/, { message: 'must be an app-level token (xapp-…)' }).optional(),
+    ),
+    SLACK_API_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
+    COUNTERSIGN_POLICIES: z.string().min(1).default('./policies'),
+    COUNTERSIGN_KEYS: optionalNonEmpty,
+    COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
+    LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.SLACK_BOT_TOKEN && !c.SLACK_APP_TOKEN && !c.SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: 'is required in HTTP mode (SLACK_BOT_TOKEN set without SLACK_APP_TOKEN)',
+      });
+    }
+    if (c.SLACK_APP_TOKEN && !c.SLACK_BOT_TOKEN) {
+      ctx.addIssue({ code: 'custom', path: ['SLACK_BOT_TOKEN'], message: 'is required when SLACK_APP_TOKEN is set' });
+    }
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+
+/**
+ * Reads and validates the configuration. A bad value throws `ERR_CONFIG_INVALID` whose message
+ * names every offending variable, so the start stops with a message an operator can act on.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'} ${issue.message}`);
+  throw new CountersignError(ErrorCode.ConfigInvalid, `invalid configuration:\n  ${lines.join('\n  ')}`, {
+    issues: parsed.error.issues.map((i) => ({ pointer: `/${i.path.join('/')}`, message: i.message })),
+  });
+}
+
+/** Public base URL used as the grant issuer and in links. */
+export function publicUrl(config: Config, port: number): string {
+  return config.COUNTERSIGN_PUBLIC_URL ?? `http://localhost:${port}`;
+}
