@@ -1,0 +1,23 @@
+/**
+ * Redis key layout. Every key of one gate shares the hash tag `{g:<id>}` so that every script
+ * touching a gate stays legal on Redis Cluster (DESIGN.md, "Storage and scale-out").
+ */
+export const gateKeys = (gateId: string) => {
+  const tag = `cs:{g:${gateId}}`;
+  return {
+    gate: `${tag}:gate`,
+    audit: `${tag}:audit`,
+    votes: `${tag}:votes`,
+    reviewers: `${tag}:reviewers`,
+    notes: `${tag}:notes`,
+  };
+};
+
+/** Idempotency records live in their own slot per agent. */
+export const idempotencyKey = (agentId: string, keyDigest: string) => `cs:{idem:${agentId}}:${keyDigest}`;
+
+/** Gates of one agent, newest last (score = createdAt). */
+export const agentIndexKey = (agentId: string) => `cs:idx:agent:${agentId}`;
+
+/** Gates waiting on a deadline (score = deadline), for the sweeper. */
+export const DEADLINE_INDEX = 'cs:idx:deadlines';

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+
+const SCRIPT_DIR = join(import.meta.dirname, 'scripts');
+
+/** Script files are named `<name>-<numberOfKeys>.lua`, as in BullMQ. */
+export const SCRIPT_FILES = ['create-gate-2', 'transition-2', 'touch-2'] as const;
+export type ScriptName = (typeof SCRIPT_FILES)[number];
+
+/** Reads a script and inlines its `--@include <lib>` lines from scripts/lib. */
+export function loadScript(file: string): string {
+  const body = readFileSync(join(SCRIPT_DIR, `${file}.lua`), 'utf8');
+  const includes = [...body.matchAll(/--@include (\w+)/g)].map((m) => m[1]!);
+  const libs = includes.map((lib) => readFileSync(join(SCRIPT_DIR, 'lib', `${lib}.lua`), 'utf8'));
+  return [...libs, body].join('\n');
+}
+
+export type ScriptReply = Array<string | number | null>;
+
+function commandName(file: string): string {
+  return `cs_${file.replace(/-/g, '_')}`;
+}
+
+const cache = new Map<string, string>();
+
+/**
+ * Runs a script as an ioredis custom command (EVALSHA, falling back to EVAL after a Redis
+ * restart flushed the script cache). The key count comes from the file name and is checked.
+ */
+export async function runScript(
+  redis: Redis,
+  file: ScriptName,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+): Promise<ScriptReply> {
+  const expectedKeys = Number(/-(\d+)$/.exec(file)?.[1]);
+  if (keys.length !== expectedKeys) throw new Error(`${file} takes ${expectedKeys} keys, got ${keys.length}`);
+  const name = commandName(file);
+  const target = redis as Redis & Record<string, unknown>;
+  if (typeof target[name] !== 'function') {
+    let lua = cache.get(file);
+    if (lua === undefined) {
+      lua = loadScript(file);
+      cache.set(file, lua);
+    }
+    redis.defineCommand(name, { numberOfKeys: expectedKeys, lua });
+  }
+  const command = target[name] as (...a: Array<string | number>) => Promise<ScriptReply>;
+  return command.call(redis, ...keys, ...args);
+}
