@@ -1,4 +1,4 @@
-import { startRedis } from '../../src/adapters/redis/private-redis.ts';
+import { startPrivateRedis } from '../../src/adapters/redis/private-redis.ts';
 
 /**
  * Starts one private redis-server for the whole run, unless REDIS_URL points elsewhere.
@@ -9,7 +9,7 @@ export default async function globalSetup(): Promise<void> {
     process.env.COUNTERSIGN_TEST_REDIS_URL = process.env.REDIS_URL;
     return;
   }
-  const redis = await startRedis();
+  const redis = await startPrivateRedis();
   (globalThis as Record<string, unknown>).__countersignRedis = redis;
   process.env.COUNTERSIGN_TEST_REDIS_URL = redis.url;
 }

@@ -4,7 +4,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A private `redis-server` child on a free port with its own temporary directory. */
+/**
+ * A private `redis-server` child on a free port with its own temporary directory: the embedded
+ * default for `npm start`/`npm run demo` without REDIS_URL, and the test run's own server.
+ */
 export interface PrivateRedis {
   url: string;
   port: number;
@@ -30,7 +33,7 @@ export function freePort(): Promise<number> {
  * Starts redis-server. `appendonly` turns AOF on (for restart tests); otherwise nothing is
  * persisted. Resolves once the server accepts connections.
  */
-export async function startRedis(options: { appendonly?: boolean; dir?: string; port?: number } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: { appendonly?: boolean; dir?: string; port?: number } = {}): Promise<PrivateRedis> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'countersign-redis-'));
   const args = [

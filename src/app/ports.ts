@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import type { GateStore } from '../adapters/redis/gate-store.js';
+import type { IdempotencyStore } from '../adapters/redis/idempotency-store.js';
+import type { Decision } from '../core/decision.js';
+import type { Gate } from '../core/gate.js';
+import type { BoundedAction } from '../core/gate-request.js';
+import type { GateEvent, GateState } from '../core/gate-state.js';
+import type { IdSource } from '../core/ids.js';
+import type { AgentRegistration } from '../core/policy/agents.js';
+
+/** Decides a request against the currently loaded policy. */
+export type DecideFn = (request: BoundedAction, agentId: string, now: number) => Decision;
+
+/** A state change that other parts (Slack, timers, callbacks, metrics) react to. */
+export interface GateChange {
+  gate: Gate;
+  event: GateEvent | 'create';
+  from: GateState | null;
+  actor: string;
+}
+
+/** Anything that wants to hear about gate changes. Reactions must not fail the change itself. */
+export interface GateObserver {
+  gateChanged(change: GateChange): Promise<void> | void;
+}
+
+/** What the use cases need; wired once in src/main.ts. */
+export interface AppContext {
+  store: GateStore;
+  idempotency: IdempotencyStore;
+  decide: DecideFn;
+  agent(id: string): AgentRegistration | undefined;
+  ids: IdSource;
+  now: () => number;
+  logger: Logger;
+  observers: GateObserver[];
+}
+
+/** Tells every observer; a failing observer is logged, never propagated. */
+export async function notify(ctx: Pick<AppContext, 'observers' | 'logger'>, change: GateChange): Promise<void> {
+  for (const observer of ctx.observers) {
+    try {
+      await observer.gateChanged(change);
+    } catch (err) {
+      ctx.logger.error({ err, gateId: change.gate.id, event: change.event }, 'a gate observer failed');
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { mountAgentApi } from './adapters/http/agent-api.js';
+import { AgentAuthenticator, secretsStatus } from './adapters/http/auth/authenticate.js';
+import { Router } from './adapters/http/router.js';
+import { createHttpServer, listen } from './adapters/http/server.js';
+import { PolicyStore } from './adapters/policy/load.js';
+import { GateStore } from './adapters/redis/gate-store.js';
+import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
+import { ReplayGuard } from './adapters/redis/replay-guard.js';
+import type { AppContext, GateObserver } from './app/ports.js';
+import { idSource } from './core/ids.js';
+import { evaluate } from './core/policy/evaluate.js';
+import type { PolicyOverrides } from './core/policy/evaluate.js';
+
+export interface CountersignOptions {
+  config: Config;
+  redis: Redis;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  observers?: GateObserver[];
+}
+
+/** A running Countersign: the HTTP server and everything behind it. */
+export interface Countersign {
+  port: number;
+  url: string;
+  ctx: AppContext;
+  policy: PolicyStore;
+  overrides: PolicyOverrides;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the product: policy, store, authentication, the HTTP API on one port. The process
+ * concerns (configuration, private Redis, signals) stay in src/main.ts.
+ */
+export async function startCountersign(options: CountersignOptions): Promise<Countersign> {
+  const { config, redis, logger } = options;
+  const env = options.env ?? process.env;
+  const now = options.now ?? Date.now;
+
+  const policy = await PolicyStore.open(config.COUNTERSIGN_POLICIES, logger);
+  const overrides: PolicyOverrides = {};
+  for (const problem of secretsStatus(policy.current().agents, env)) {
+    logger.warn(
+      { agentId: problem.agentId, secretEnv: problem.secretEnv },
+      `agent ${problem.agentId} cannot authenticate with HMAC: ${problem.secretEnv} is ${problem.problem}`,
+    );
+  }
+
+  const ctx: AppContext = {
+    store: new GateStore(redis),
+    idempotency: new IdempotencyStore(redis),
+    decide: (request, agentId, at) => evaluate({ request, agentId }, policy.current(), at, overrides),
+    agent: (id) => lookupAgent(policy, id),
+    ids: idSource((n) => randomBytes(n)),
+    now,
+    logger,
+    observers: options.observers ?? [],
+  };
+
+  const authenticator = new AgentAuthenticator({
+    agents: () => policy.current().agents,
+    env,
+    replay: new ReplayGuard(redis),
+    now,
+  });
+  const router = new Router(logger);
+  mountAgentApi(router, ctx, authenticator);
+  const server = createHttpServer({ router, logger, redis });
+  const port = await listen(server, config.PORT, config.HOST);
+  const url = `http://127.0.0.1:${port}`;
+  logger.info({ port, policyVersion: policy.current().version }, `Countersign listening on ${url}`);
+
+  return {
+    port,
+    url,
+    ctx,
+    policy,
+    overrides,
+    server,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+function lookupAgent(policy: PolicyStore, id: string) {
+  const agents = policy.current().agents as unknown;
+  if (agents instanceof Map) return agents.get(id);
+  return (agents as Record<string, never>)[id];
+}

@@ -1,0 +1,68 @@
+import { Redis } from 'ioredis';
+import { loadConfig } from './config.js';
+import { isCountersignError } from './core/errors.js';
+import { createLogger } from './logger.js';
+import { startPrivateRedis } from './adapters/redis/private-redis.js';
+import { startCountersign } from './countersign.js';
+
+/**
+ * `npm start`: the one process entry point. Without REDIS_URL it runs on embedded defaults:
+ * a private redis-server child in a temporary directory (nothing survives a restart).
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`countersign: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+
+  let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+  let redisUrl = config.REDIS_URL;
+  if (!redisUrl) {
+    privateRedis = await startPrivateRedis();
+    redisUrl = privateRedis.url;
+    logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
+  }
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+
+  let app;
+  try {
+    app = await startCountersign({ config, redis, logger });
+  } catch (err) {
+    if (isCountersignError(err)) {
+      logger.fatal({ code: err.code, issues: err.issues }, err.message);
+      process.stderr.write(`countersign: ${err.message}\n${err.issues.map((i) => `  ${i.pointer}: ${i.message}`).join('\n')}\n`);
+    } else {
+      logger.fatal({ err }, 'start failed');
+    }
+    redis.disconnect();
+    await privateRedis?.stop();
+    process.exit(1);
+  }
+
+  process.on('SIGHUP', () => {
+    void app.policy.reload().then((result) => {
+      if (result.ok) logger.info({ policyVersion: result.version }, 'policies reloaded');
+      else logger.error({ issues: result.error.issues }, `policy reload failed, keeping the last good set: ${result.error.message}`);
+    });
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close();
+    await redis.quit().catch(() => redis.disconnect());
+    await privateRedis?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();
