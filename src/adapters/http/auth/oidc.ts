@@ -1,0 +1,207 @@
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeJwt,
+  errors,
+  jwtVerify,
+  type FetchImplementation,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { CountersignError, ErrorCode } from '../../../core/errors.js';
+import type { AgentRegistration } from '../../../core/policy/agents.js';
+
+/**
+ * Agents with a workload identity (GitHub Actions, Kubernetes service accounts, cloud
+ * metadata servers) send an OIDC JWT as `Authorization: Bearer`. We check it against the
+ * registered issuer's JWKS: exact `iss`, `aud`, `exp`/`nbf`, allowed algorithms, and a `sub`
+ * that matches the registration's pattern in full.
+ */
+
+export type OidcRegistration = AgentRegistration & { auth: Extract<AgentRegistration['auth'], { method: 'oidc' }> };
+
+/** A registration made ready for verification: subject pattern compiled, JWKS location fixed. */
+export interface CompiledOidcRegistration {
+  registration: OidcRegistration;
+  /** The registration's `subject`, anchored at both ends. */
+  subject: RegExp;
+  jwksUri: string;
+}
+
+export interface OidcVerifierOptions {
+  /** Epoch milliseconds; the clock against which `exp` and `nbf` are judged. */
+  now?: () => number;
+  /** Allowed clock skew for `exp`/`nbf`/`iat`, in seconds (default 30). */
+  clockToleranceSeconds?: number;
+  /** Another fetch for the JWKS (tests, proxies). */
+  fetchImpl?: FetchImplementation;
+  /** JWKS request timeout in milliseconds (default 5000). */
+  jwksTimeoutMs?: number;
+}
+
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function isOidc(agent: AgentRegistration): agent is OidcRegistration {
+  return agent.auth.method === 'oidc';
+}
+
+/**
+ * Compiles one OIDC registration, or throws `ERR_POLICY_INVALID` naming the agent: a subject
+ * pattern that is not a valid regular expression, or keys fetched over plain HTTP from
+ * anything but loopback, must stop the load rather than fail at the first request.
+ */
+export function compileOidcRegistration(registration: OidcRegistration): CompiledOidcRegistration {
+  const { auth } = registration;
+  let subject: RegExp;
+  try {
+    // Anchored so that `repo:acme/deploy:.*` cannot be satisfied by `evil:repo:acme/deploy:x`.
+    subject = new RegExp(`^(?:${auth.subject})$`, 'u');
+  } catch (cause) {
+    throw new CountersignError(ErrorCode.PolicyInvalid, `agent "${registration.id}": subject is not a valid regular expression`, {
+      cause,
+      issues: [{ pointer: `/${registration.id}/auth/subject`, message: 'not a valid regular expression' }],
+    });
+  }
+  // OIDC discovery (/.well-known/openid-configuration) is not fetched: the JWKS location is
+  // the registration's `jwksUri` or the common `<issuer>/.well-known/jwks.json`.
+  const jwksUri = auth.jwksUri ?? `${auth.issuer.replace(/\/+$/, '')}/.well-known/jwks.json`;
+  const url = new URL(jwksUri);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    throw new CountersignError(ErrorCode.PolicyInvalid, `agent "${registration.id}": the JWKS must be served over https`, {
+      issues: [{ pointer: `/${registration.id}/auth/jwksUri`, message: 'must be an https URL (http only on loopback)' }],
+    });
+  }
+  return { registration, subject, jwksUri: url.toString() };
+}
+
+function invalidToken(message: string, reason: string, cause?: unknown): CountersignError {
+  return new CountersignError(ErrorCode.InvalidToken, message, { cause, details: { reason } });
+}
+
+/** Maps jose's failures to our codes; the messages name the failed check, never the token. */
+function fromJoseError(err: unknown): CountersignError {
+  if (err instanceof errors.JWTExpired) return invalidToken('token has expired', 'expired', err);
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const byClaim: Record<string, string> = {
+      aud: 'token audience is not the one registered for this agent',
+      iss: 'token issuer is not the one registered for this agent',
+      nbf: 'token is not valid yet (nbf)',
+      iat: 'token issue time (iat) is invalid',
+      sub: 'token subject is missing or invalid',
+      exp: 'token has no valid expiry (exp)',
+    };
+    return invalidToken(byClaim[err.claim] ?? `token claim "${err.claim}" failed its check`, `claim_${err.claim}`, err);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return invalidToken('token algorithm is not allowed for this agent', 'algorithm', err);
+  if (err instanceof errors.JWKSNoMatchingKey) return invalidToken("no key in the issuer's JWKS matches the token", 'unknown_key', err);
+  if (err instanceof errors.JWSSignatureVerificationFailed) return invalidToken('token signature does not verify', 'signature', err);
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return invalidToken('malformed bearer token', 'malformed', err);
+  if (err instanceof errors.JOSENotSupported) return invalidToken('token uses an unsupported algorithm or key', 'unsupported', err);
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err instanceof TypeError || err instanceof errors.JOSEError) {
+    // The issuer's key endpoint failed (timeout, non-200, not a JWKS, network): fail closed.
+    return invalidToken("the issuer's keys could not be fetched", 'jwks_unavailable', err);
+  }
+  return invalidToken('token could not be verified', 'unverified', err);
+}
+
+/** Verifies OIDC bearer tokens against the registered agents. One key set per JWKS URL, cached. */
+export class OidcVerifier {
+  private readonly keySets = new Map<string, JWTVerifyGetKey>();
+  private readonly compiled = new WeakMap<OidcRegistration, CompiledOidcRegistration | CountersignError>();
+  private readonly now: () => number;
+  private readonly clockTolerance: number;
+
+  constructor(private readonly options: OidcVerifierOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.clockTolerance = options.clockToleranceSeconds ?? 30;
+  }
+
+  /**
+   * The compiled form of a registration (cached per registration object). A registration that
+   * does not compile is refused: it never matches, so it cannot authenticate anybody.
+   */
+  compile(registration: OidcRegistration): CompiledOidcRegistration | CountersignError {
+    let entry = this.compiled.get(registration);
+    if (entry === undefined) {
+      try {
+        entry = compileOidcRegistration(registration);
+      } catch (err) {
+        entry = err instanceof CountersignError ? err : new CountersignError(ErrorCode.PolicyInvalid, `agent "${registration.id}": invalid OIDC settings`, { cause: err });
+      }
+      this.compiled.set(registration, entry);
+    }
+    return entry;
+  }
+
+  private keySet(jwksUri: string): JWTVerifyGetKey {
+    let keys = this.keySets.get(jwksUri);
+    if (keys === undefined) {
+      keys = createRemoteJWKSet(new URL(jwksUri), {
+        timeoutDuration: this.options.jwksTimeoutMs ?? 5000,
+        ...(this.options.fetchImpl ? { [customFetch]: this.options.fetchImpl } : {}),
+      });
+      this.keySets.set(jwksUri, keys);
+    }
+    return keys;
+  }
+
+  /**
+   * The registration this token authenticates. The unverified `iss` and `sub` only choose the
+   * candidates (agents with that exact issuer whose subject pattern matches); the token is then
+   * fully verified against each candidate's own issuer, audience, algorithms and keys.
+   * No candidate → `ERR_UNKNOWN_AGENT`; a failed check → `ERR_INVALID_TOKEN`. Candidates with
+   * `preferRole` are tried first, for a workload registered both as agent and as executor.
+   */
+  async verify(token: string, agents: Iterable<AgentRegistration>, preferRole?: AgentRegistration['role']): Promise<AgentRegistration> {
+    if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWT.test(token)) throw invalidToken('malformed bearer token', 'malformed');
+    let claims: JWTPayload;
+    try {
+      claims = decodeJwt(token);
+    } catch (cause) {
+      throw invalidToken('malformed bearer token', 'malformed', cause);
+    }
+    if (typeof claims.iss !== 'string') throw invalidToken('token has no issuer (iss)', 'claim_iss');
+    if (typeof claims.sub !== 'string') throw invalidToken('token has no subject (sub)', 'claim_sub');
+    const { iss, sub } = claims;
+
+    const sameIssuer: CompiledOidcRegistration[] = [];
+    for (const agent of agents) {
+      if (!isOidc(agent) || agent.auth.issuer !== iss) continue;
+      const compiled = this.compile(agent);
+      if (!(compiled instanceof CountersignError)) sameIssuer.push(compiled);
+    }
+    if (sameIssuer.length === 0) {
+      throw new CountersignError(ErrorCode.UnknownAgent, "no agent is registered for this token's issuer", { details: { reason: 'issuer' } });
+    }
+    const candidates = sameIssuer
+      .filter((c) => c.subject.test(sub))
+      .sort((a, b) => Number(b.registration.role === preferRole) - Number(a.registration.role === preferRole));
+    if (candidates.length === 0) {
+      throw new CountersignError(ErrorCode.UnknownAgent, "no agent registered for this token's issuer accepts its subject", {
+        details: { reason: 'subject' },
+      });
+    }
+
+    let firstError: CountersignError | undefined;
+    for (const candidate of candidates) {
+      const { auth } = candidate.registration;
+      try {
+        const { payload } = await jwtVerify(token, this.keySet(candidate.jwksUri), {
+          issuer: auth.issuer,
+          audience: auth.audience,
+          algorithms: [...auth.algorithms],
+          clockTolerance: this.clockTolerance,
+          currentDate: new Date(this.now()),
+          requiredClaims: ['exp', 'sub'],
+        });
+        if (typeof payload.sub === 'string' && candidate.subject.test(payload.sub)) return candidate.registration;
+        firstError ??= invalidToken('token subject is missing or invalid', 'claim_sub');
+      } catch (err) {
+        firstError ??= fromJoseError(err);
+      }
+    }
+    throw firstError ?? invalidToken('token could not be verified', 'unverified');
+  }
+}
