@@ -14,7 +14,8 @@ export type DecideFn = (request: BoundedAction, agentId: string, now: number) =>
 /** A state change that other parts (Slack, timers, callbacks, metrics) react to. */
 export interface GateChange {
   gate: Gate;
-  event: GateEvent | 'create';
+  /** `vote` is a counted vote that did not decide the gate. */
+  event: GateEvent | 'create' | 'vote';
   from: GateState | null;
   actor: string;
 }
@@ -34,6 +35,12 @@ export interface AppContext {
   now: () => number;
   logger: Logger;
   observers: GateObserver[];
+  metrics?: MetricsPort;
+}
+
+/** What the use cases count; the Prometheus adapter implements it. */
+export interface MetricsPort {
+  bypassAttempt(kind: string): void;
 }
 
 /** Tells every observer; a failing observer is logged, never propagated. */

@@ -44,6 +44,18 @@ export interface TransitionRequest {
   expectedVersion?: number;
 }
 
+export interface VoteInput {
+  voter: string;
+  voterEmail?: string;
+  vote: 'approve' | 'deny';
+  now: number;
+  reason?: string;
+}
+
+export type VoteResult =
+  | { kind: 'counted'; gate: Gate; approvals: number; teams: number }
+  | { kind: 'decided'; gate: Gate };
+
 export type TransitionResult =
   | { kind: 'moved'; gate: Gate; from: GateState }
   | { kind: 'noop'; gate: Gate };
@@ -155,6 +167,86 @@ export class GateStore {
           details: { gateId: id, state: gate.state, event },
         });
     }
+  }
+
+  /**
+   * Casts a reviewer's vote under every dual-control rule (DESIGN.md, "Dual control"), atomically.
+   * Refusals throw with the reason's code: `ERR_SELF_APPROVAL`, `ERR_OWNER_APPROVAL`,
+   * `ERR_NOT_A_REVIEWER`, `ERR_ALREADY_VOTED`, `ERR_DEADLINE_PASSED`, `ERR_GATE_NOT_PENDING`.
+   */
+  async vote(id: string, input: VoteInput): Promise<VoteResult> {
+    const gate = await this.read(id);
+    if (!gate) throw new CountersignError(ErrorCode.GateNotFound, `no gate ${id}`, { details: { gateId: id } });
+    const review = gate.decision.review ?? gate.decision.shadow?.review;
+    const ownerId = review?.excludeAgentOwner ? (gate.decision.agentOwner ?? '') : '';
+    // Owners are Slack user ids (compared as is) or emails (compared lowercase).
+    const owner = ownerId.includes('@') ? ownerId.toLowerCase() : ownerId;
+    const keys = gateKeys(id);
+    const reply = await runScript(this.redis, 'vote-5', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes], [
+      input.voter,
+      (input.voterEmail ?? '').toLowerCase(),
+      input.vote,
+      input.now,
+      input.reason ?? '',
+      gate.request.context.requester.email.toLowerCase(),
+      owner,
+      review?.quorum ?? 1,
+      review?.distinctTeams ?? 0,
+      gate.decision.executionWindowSeconds * 1000,
+    ]);
+    const code = Number(reply[0]);
+    const details = { gateId: id, voter: input.voter };
+    switch (code) {
+      case 1:
+        return { kind: 'counted', gate: (await this.read(id))!, approvals: Number(reply[1]), teams: Number(reply[2]) };
+      case 2: {
+        const decided = (await this.read(id))!;
+        await this.indexDeadline(decided);
+        return { kind: 'decided', gate: decided };
+      }
+      case -1:
+        throw new CountersignError(ErrorCode.GateNotFound, `no gate ${id}`, { details });
+      case -2:
+        throw new CountersignError(ErrorCode.GateNotPending, `this request is ${String(reply[1])}; votes are closed`, {
+          details: { ...details, state: String(reply[1]) },
+        });
+      case -3:
+        await this.indexDeadline((await this.read(id))!);
+        throw new CountersignError(ErrorCode.DeadlinePassed, 'the review window has ended; the request expired', {
+          details: { ...details, state: 'expired' },
+        });
+      case -10:
+        throw new CountersignError(ErrorCode.NotAReviewer, 'you are not in the reviewer set for this request', { details });
+      case -11:
+        throw new CountersignError(ErrorCode.SelfApproval, 'you requested this action, so you cannot review it', { details });
+      case -12:
+        throw new CountersignError(ErrorCode.OwnerApproval, "you own the agent that asked, and this policy excludes the agent's owner", { details });
+      case -13: {
+        const previous = JSON.parse(String(reply[1])) as Vote;
+        throw new CountersignError(ErrorCode.AlreadyVoted, `you already voted (${previous.vote}); each person counts once`, {
+          details: { ...details, previous: previous.vote },
+        });
+      }
+      default:
+        throw new CountersignError(ErrorCode.Internal, `vote script answered ${code}`);
+    }
+  }
+
+  /** Records who may vote on a gate (user id → team label), resolved when it is posted. */
+  async setReviewers(id: string, members: ReadonlyMap<string, string | undefined>): Promise<void> {
+    const key = gateKeys(id).reviewers;
+    const flat: string[] = [];
+    for (const [user, team] of members) flat.push(user, team ?? '');
+    const tx = this.redis.multi().del(key);
+    if (flat.length > 0) tx.hset(key, ...flat);
+    const ttl = this.options.retentionSeconds;
+    if (ttl) tx.expire(key, ttl);
+    await tx.exec();
+  }
+
+  /** The resolved reviewer set of a gate (user id → team label or ''). */
+  async reviewers(id: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(gateKeys(id).reviewers)));
   }
 
   /** The gate's audit chain, oldest first. */

@@ -1,0 +1,154 @@
+import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet } from 'jose';
+import type { Redis } from 'ioredis';
+import { CountersignError, ErrorCode } from '../../core/errors.js';
+import { GRANT_ID, type GrantClaims } from '../credentials/grant-claims.js';
+import type { KeyRing } from '../credentials/key-ring.js';
+import { GrantErrorCode, GrantVerificationError, verifyGrantWith } from '../../client/verify-grant.js';
+
+/**
+ * Single use of a grant. The Redis key `cs:{grant:<jti>}:used` is the authority: whoever
+ * creates it first consumed the grant. It lives until the grant's `exp` plus a margin, after
+ * which the grant is refused as expired anyway, so the ledger never grows beyond the grants
+ * still alive. One key, one hash tag: legal on Redis Cluster.
+ */
+
+/** Kept beyond `exp` so that a replica whose clock runs behind Redis's still finds the marker
+ * while it considers the grant unexpired (introspection allows 5 s; clocks may drift more). */
+export const LEDGER_SKEW_MARGIN_MS = 60_000;
+
+/** Clock tolerance of introspection. Small: the service issued the grant itself. */
+export const INTROSPECT_CLOCK_TOLERANCE_SECONDS = 5;
+
+/** The part of ioredis the ledger uses (a Redis or a Cluster client). */
+export type LedgerRedis = Pick<Redis, 'call'>;
+
+export type ConsumeResult = { first: true } | { first: false; consumedAt: number; consumer: string };
+
+/** The ledger key of a grant id. */
+export function grantUsedKey(jti: string): string {
+  if (!GRANT_ID.test(jti)) {
+    throw new CountersignError(ErrorCode.InvalidToken, 'grant id must be 8–128 characters of A–Z a–z 0–9 _ -');
+  }
+  return `cs:{grant:${jti}}:used`;
+}
+
+/**
+ * Marks grant `jti` as consumed by `consumer` at `now` (epoch ms), once. One atomic command,
+ * `SET key value NX PXAT <exp> GET` (Redis ≥ 7.0): it creates the marker only if absent and
+ * returns the previous marker otherwise, so of any number of concurrent calls exactly one sees
+ * `first: true`, and the others learn who consumed it and when.
+ */
+export async function consumeGrant(
+  redis: LedgerRedis,
+  jti: string,
+  expSeconds: number,
+  consumer: string,
+  now: number,
+): Promise<ConsumeResult> {
+  const key = grantUsedKey(jti);
+  const marker = JSON.stringify({ consumer, consumedAt: now });
+  // Never an expiry in the past: Redis would drop the marker at once and let the grant run twice.
+  const expireAt = Math.max(expSeconds * 1000, now) + LEDGER_SKEW_MARGIN_MS;
+  let previous: unknown;
+  try {
+    previous = await redis.call('SET', key, marker, 'NX', 'PXAT', String(expireAt), 'GET');
+  } catch (err) {
+    throw new CountersignError(ErrorCode.StoreUnavailable, 'cannot record the grant as used', { cause: err });
+  }
+  if (previous === null) return { first: true };
+  try {
+    const parsed = JSON.parse(String(previous)) as { consumer?: unknown; consumedAt?: unknown };
+    return {
+      first: false,
+      consumedAt: typeof parsed.consumedAt === 'number' ? parsed.consumedAt : 0,
+      consumer: typeof parsed.consumer === 'string' ? parsed.consumer : 'unknown',
+    };
+  } catch {
+    return { first: false, consumedAt: 0, consumer: 'unknown' };
+  }
+}
+
+/** Why introspection answers `active: false`. */
+export type InactiveReason =
+  | 'already_used'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'invalid_signature'
+  | 'unknown_key'
+  | 'unsupported_algorithm'
+  | 'wrong_type'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'malformed';
+
+/** RFC 7662 §2.2 answer: the claims when active; when not, only the reason (never the claims). */
+export type IntrospectionAnswer = ({ active: true } & GrantClaims) | { active: false; reason: InactiveReason };
+
+export interface IntrospectOptions {
+  /** The service's key ring (the usual case), or a JWKS. */
+  ring?: KeyRing;
+  jwks?: JSONWebKeySet;
+  issuer: string;
+  redis: LedgerRedis;
+  /** Who consumes: the authenticated executor's id, recorded on the marker. */
+  consumer: string;
+  /** Epoch ms. */
+  now: number;
+  /** When given, the grant's `aud` must be one of these (the executor's registered audiences):
+   * an executor cannot burn another executor's grant. */
+  audience?: string | string[];
+}
+
+const REASONS: Record<GrantErrorCode, InactiveReason> = {
+  ERR_GRANT_MALFORMED: 'malformed',
+  ERR_GRANT_INVALID_SIGNATURE: 'invalid_signature',
+  ERR_GRANT_UNKNOWN_KEY: 'unknown_key',
+  ERR_GRANT_ALGORITHM: 'unsupported_algorithm',
+  ERR_GRANT_TYPE: 'wrong_type',
+  ERR_GRANT_ISSUER: 'wrong_issuer',
+  ERR_GRANT_AUDIENCE: 'wrong_audience',
+  ERR_GRANT_EXPIRED: 'expired',
+  ERR_GRANT_NOT_YET_VALID: 'not_yet_valid',
+  ERR_GRANT_MISMATCH: 'malformed',
+  ERR_GRANT_JWKS_UNAVAILABLE: 'unknown_key',
+};
+
+function ringKeys(ring: KeyRing, now: number): JWTVerifyGetKey {
+  return (header) => {
+    const key = header.kid ? ring.verificationKey(header.kid, now) : undefined;
+    if (!key) throw new joseErrors.JWKSNoMatchingKey();
+    return key;
+  };
+}
+
+/**
+ * `POST /v1/grants/introspect` without the HTTP: verifies the grant (signature against the
+ * ring's published keys, `typ`, `iss`, `exp`/`nbf`, shape, optionally `aud`) and consumes its
+ * `jti`. The first call answers `{ active: true, ...claims }`; every later one, and any invalid
+ * grant, `{ active: false, reason }`. A Redis failure throws `ERR_STORE_UNAVAILABLE` rather
+ * than answering either way.
+ */
+export async function introspectGrant(token: string, options: IntrospectOptions): Promise<IntrospectionAnswer> {
+  let keys: JWTVerifyGetKey;
+  if (options.ring) keys = ringKeys(options.ring, options.now);
+  else if (options.jwks) keys = createLocalJWKSet(options.jwks);
+  else throw new TypeError('introspectGrant needs ring or jwks');
+  let claims: GrantClaims;
+  try {
+    claims = await verifyGrantWith(token, keys, {
+      issuer: options.issuer,
+      now: new Date(options.now),
+      clockToleranceSeconds: INTROSPECT_CLOCK_TOLERANCE_SECONDS,
+    });
+  } catch (err) {
+    if (err instanceof GrantVerificationError) return { active: false, reason: REASONS[err.code] };
+    throw err;
+  }
+  if (options.audience !== undefined) {
+    const allowed = Array.isArray(options.audience) ? options.audience : [options.audience];
+    if (!allowed.includes(claims.aud)) return { active: false, reason: 'wrong_audience' };
+  }
+  const used = await consumeGrant(options.redis, claims.jti, claims.exp, options.consumer, options.now);
+  if (!used.first) return { active: false, reason: 'already_used' };
+  return { active: true, ...claims };
+}

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { GateStore } from '../../src/adapters/redis/gate-store.js';
+import type { Decision } from '../../src/core/decision.js';
+import { evidenceHash } from '../../src/core/evidence-hash.js';
+import { idSource } from '../../src/core/ids.js';
+import { exampleAction, reviewDecision } from '../support/gates.js';
+import { freshRedis } from '../support/redis.js';
+
+const ids = idSource((n) => randomBytes(n));
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+const REVIEWERS = new Map([
+  ['U_ALICE', 'sre'],
+  ['U_BOB', 'sre'],
+  ['U_CAROL', 'security'],
+  ['U_ANA', 'payments'], // also the requester (ana.silva@example.com)
+  ['U_OWNER', 'platform'],
+]);
+
+let redis: Redis;
+let store: GateStore;
+beforeAll(async () => {
+  redis = await freshRedis();
+  store = new GateStore(redis);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+async function pendingGate(review: Partial<NonNullable<Decision['review']>> = {}, extra: Partial<Decision> = {}) {
+  const request = exampleAction('terraform-apply-prod'); // requester ana.silva@example.com
+  const base = reviewDecision();
+  const decision = { ...base, ...extra, review: { ...base.review!, ...review } };
+  const id = ids.gateId(T0);
+  await store.create({
+    id,
+    agentId: 'terraform-bot',
+    request,
+    delivery: {},
+    evidenceHash: evidenceHash(request as unknown as Record<string, unknown>),
+    decision,
+    createdAt: T0,
+    state: 'pending_review',
+    reviewDeadline: T0 + 900_000,
+    audit: { event: 'create', actor: 'agent:terraform-bot', at: T0 },
+  });
+  await store.setReviewers(id, REVIEWERS);
+  await store.annotate(id, 'requesterSlackId', 'U_ANA');
+  return id;
+}
+
+const vote = (id: string, voter: string, v: 'approve' | 'deny' = 'approve', now = T0 + 1000, email?: string) =>
+  store.vote(id, { voter, vote: v, now, ...(email ? { voterEmail: email } : {}), ...(v === 'deny' ? { reason: 'not now' } : {}) });
+
+describe('dual control in one script', () => {
+  test('two distinct reviewers approve a quorum-2 gate; the first vote only counts', async () => {
+    const id = await pendingGate({ quorum: 2 });
+    const first = await vote(id, 'U_ALICE');
+    expect(first).toMatchObject({ kind: 'counted', approvals: 1 });
+    const second = await vote(id, 'U_CAROL');
+    expect(second.kind).toBe('decided');
+    expect(second.gate).toMatchObject({ state: 'approved', resolution: { event: 'approve', approvers: ['U_ALICE', 'U_CAROL'] } });
+    expect(second.gate.executionDeadline).toBe(T0 + 1000 + 900_000);
+  });
+
+  test('the requester cannot approve, by Slack id or by email', async () => {
+    const id = await pendingGate();
+    await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
+    await expect(vote(id, 'U_ALICE', 'approve', T0 + 1, 'Ana.Silva@example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
+    expect((await store.read(id))!.votes).toHaveLength(0);
+  });
+
+  test("the agent's owner cannot approve when policy excludes owners", async () => {
+    const id = await pendingGate({ excludeAgentOwner: true }, { agentOwner: 'U_OWNER' });
+    await expect(vote(id, 'U_OWNER')).rejects.toMatchObject({ code: 'ERR_OWNER_APPROVAL' });
+    const allowed = await pendingGate({ excludeAgentOwner: false, quorum: 1 }, { agentOwner: 'U_OWNER' });
+    expect((await vote(allowed, 'U_OWNER')).kind).toBe('decided');
+  });
+
+  test('someone outside the reviewer set is refused', async () => {
+    const id = await pendingGate();
+    await expect(vote(id, 'U_MALLORY')).rejects.toMatchObject({ code: 'ERR_NOT_A_REVIEWER' });
+  });
+
+  test('a double click counts once', async () => {
+    const id = await pendingGate({ quorum: 2 });
+    await vote(id, 'U_ALICE');
+    await expect(vote(id, 'U_ALICE')).rejects.toMatchObject({ code: 'ERR_ALREADY_VOTED' });
+    expect((await store.read(id))!).toMatchObject({ state: 'pending_review', votes: [{ voter: 'U_ALICE' }] });
+  });
+
+  test('distinct teams: two approvals from one team do not meet a two-team rule', async () => {
+    const id = await pendingGate({ quorum: 2, distinctTeams: 2 });
+    await vote(id, 'U_ALICE');
+    expect(await vote(id, 'U_BOB')).toMatchObject({ kind: 'counted', approvals: 2, teams: 1 });
+    expect((await vote(id, 'U_CAROL')).gate.state).toBe('approved');
+  });
+
+  test('one deny ends the review with its reason', async () => {
+    const id = await pendingGate({ quorum: 2 });
+    await vote(id, 'U_ALICE');
+    const denied = await vote(id, 'U_BOB', 'deny');
+    expect(denied.gate).toMatchObject({ state: 'denied', resolution: { event: 'deny', actor: 'slack:U_BOB', reason: 'not now' } });
+    await expect(vote(id, 'U_CAROL')).rejects.toMatchObject({ code: 'ERR_GATE_NOT_PENDING' });
+  });
+
+  test('a click after the window is refused and expires the gate, with no timer involved', async () => {
+    const id = await pendingGate({ quorum: 1 });
+    await expect(vote(id, 'U_ALICE', 'approve', T0 + 900_000)).rejects.toMatchObject({ code: 'ERR_DEADLINE_PASSED' });
+    expect((await store.read(id))!.state).toBe('expired');
+  });
+
+  test('20 concurrent approvals with quorum 2 make exactly one transition', async () => {
+    // Setup: 20 distinct reviewers.
+    const id = await pendingGate({ quorum: 2 });
+    const many = new Map(Array.from({ length: 20 }, (_, i) => [`U_R${i}`, `team${i % 3}`] as const));
+    await store.setReviewers(id, many);
+    // Execution
+    const results = await Promise.allSettled([...many.keys()].map((voter) => vote(id, voter)));
+    // Validation
+    const decided = results.filter((r) => r.status === 'fulfilled' && r.value.kind === 'decided');
+    const counted = results.filter((r) => r.status === 'fulfilled' && r.value.kind === 'counted');
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(decided).toHaveLength(1);
+    expect(counted).toHaveLength(1);
+    expect(refused).toHaveLength(18);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_GATE_NOT_PENDING' });
+    const trail = await store.auditTrail(id);
+    expect(trail.filter((l) => l.to === 'approved' && l.from === 'pending_review')).toHaveLength(1);
+  });
+});
