@@ -1,0 +1,92 @@
+import { SignJWT } from 'jose';
+import { CountersignError, ErrorCode } from '../../core/errors.js';
+import type { Gate } from '../../core/gate.js';
+import { GRANT_ALG, GRANT_ID, GRANT_TYP, type GrantClaims } from './grant-claims.js';
+import type { KeyRing } from './key-ring.js';
+
+export {
+  DEFAULT_GRANT_TTL_SECONDS,
+  GRANT_ALG,
+  GRANT_TYP,
+  MAX_GRANT_TTL_SECONDS,
+  type GrantClaims,
+  type GrantResource,
+} from './grant-claims.js';
+
+export interface MintContext {
+  ring: KeyRing;
+  /** The service's public URL (COUNTERSIGN_PUBLIC_URL): executors pin it as `issuer`. */
+  issuer: string;
+  /** Epoch ms. */
+  now: number;
+  /** The grant id, consumed once through introspection: 8–128 of A–Z a–z 0–9 _ - (no `:`). */
+  jti: string;
+  /** The policy's grant TTL; capped by the ring's `maxGrantTtlSeconds`. */
+  ttlSeconds: number;
+  /** Who approved (Slack user ids or emails as the vote records them); empty when policy allowed. */
+  approvers: string[];
+}
+
+export interface MintedGrant {
+  token: string;
+  claims: GrantClaims;
+  /** Epoch ms (= `claims.exp` × 1000). */
+  expiresAt: number;
+}
+
+/**
+ * The claims of the one grant that a gate releases: exactly the approved bounded action
+ * (environment, action, resource ids, permission names) and its evidence hash, bound to the
+ * gate's audience, agent and requester. Nothing is read from anything but the gate.
+ */
+export function grantClaimsFor(gate: Gate, ctx: Omit<MintContext, 'ring'> & { maxGrantTtlSeconds: number }): GrantClaims {
+  if (!GRANT_ID.test(ctx.jti)) {
+    throw new CountersignError(ErrorCode.Internal, 'grant id must be 8–128 characters of A–Z a–z 0–9 _ -', {
+      details: { jti: ctx.jti },
+    });
+  }
+  if (!Number.isFinite(ctx.ttlSeconds) || ctx.ttlSeconds < 1) {
+    throw new CountersignError(ErrorCode.Internal, `grant TTL must be at least 1 second, got ${ctx.ttlSeconds}`);
+  }
+  // Capped by the ring, not only by policy: the ring keeps a retired key published for exactly
+  // this long, so a longer grant could outlive the key that verifies it.
+  const ttl = Math.min(Math.floor(ctx.ttlSeconds), ctx.maxGrantTtlSeconds);
+  const iat = Math.floor(ctx.now / 1000);
+  const request = gate.request;
+  return {
+    iss: ctx.issuer,
+    aud: request.audience,
+    sub: gate.agentId,
+    act: { sub: request.context.requester.email },
+    jti: ctx.jti,
+    gid: gate.id,
+    iat,
+    nbf: iat,
+    exp: iat + ttl,
+    env: request.environment,
+    action: request.action,
+    resources: request.resources.map((r) => ({ type: r.type, id: r.id })),
+    permissions: request.permissions.map((p) => p.name),
+    evh: gate.evidenceHash,
+    approvers: [...ctx.approvers],
+    pol: gate.decision.policyVersion,
+  };
+}
+
+/**
+ * Signs the grant of an approved gate with the ring's current key: an ES256 JWT whose
+ * protected header is `{ alg: 'ES256', typ: 'countersign-grant+jwt', kid }`. The caller has
+ * already moved the gate to `redeemed` in the same step that checked state, window and hash.
+ *
+ * @example
+ * const { token, expiresAt } = await mintGrant(gate, {
+ *   ring, issuer: 'https://countersign.example.com', now: Date.now(),
+ *   jti: 'grt_01JD4Z7Q2M', ttlSeconds: gate.decision.grantTtlSeconds, approvers: ['U012AB', 'U034CD'],
+ * });
+ */
+export async function mintGrant(gate: Gate, ctx: MintContext): Promise<MintedGrant> {
+  const claims = grantClaimsFor(gate, { ...ctx, maxGrantTtlSeconds: ctx.ring.maxGrantTtlSeconds });
+  const { kid, privateKey } = ctx.ring.current(ctx.now);
+  const token = await new SignJWT(claims).setProtectedHeader({ alg: GRANT_ALG, typ: GRANT_TYP, kid }).sign(privateKey);
+  return { token, claims, expiresAt: claims.exp * 1000 };
+}
