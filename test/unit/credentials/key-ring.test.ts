@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mintGrant } from '../../../src/adapters/credentials/grant.js';
+import { KeyRingWatcher } from '../../../src/adapters/credentials/key-ring-watcher.js';
 import {
   DEVELOPMENT_KEY_WARNING,
   KeyRing,
@@ -178,3 +179,36 @@ describe('development key ring', () => {
 function decodeKid(token: string): string {
   return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')).kid;
 }
+
+describe('KeyRingWatcher', () => {
+  test('a rotation reaches a running replica at its next reload; a broken directory keeps the last good ring', async () => {
+    // Setup: a replica watching a key directory with one key.
+    const dir = tempKeyDir();
+    const first = await rotateKeys(dir, lifecycle(T0));
+    let clock = T0;
+    const infos: string[] = [];
+    const errors: string[] = [];
+    const logger = { info: (_o: object, m: string) => void infos.push(m), error: (_o: object, m: string) => void errors.push(m) };
+    const watcher = await KeyRingWatcher.start(dir, { maxGrantTtlSeconds: MAX_TTL, logger: logger as never, clock: () => clock });
+    try {
+      expect(watcher.ring.current().kid).toBe(first.newKid);
+
+      // Execution: an operator rotates; the replica reloads.
+      clock = T0 + 60 * S;
+      const second = await rotateKeys(dir, lifecycle(clock));
+      expect(await watcher.reload()).toBe(true);
+
+      // Validation: it signs with the new key and still publishes the old one.
+      expect(watcher.ring.current().kid).toBe(second.newKid);
+      expect(watcher.ring.publicJwks(clock).keys.map((k) => k.kid)).toEqual([second.newKid, first.newKid]);
+      expect(infos).toEqual(['signing key changed']);
+
+      writeFileSync(join(dir, 'broken.json'), '{');
+      expect(await watcher.reload()).toBe(false);
+      expect(watcher.ring.current().kid).toBe(second.newKid);
+      expect(errors).toHaveLength(1);
+    } finally {
+      watcher.stop();
+    }
+  });
+});
