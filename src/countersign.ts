@@ -14,7 +14,12 @@ import { ReplayGuard } from './adapters/redis/replay-guard.js';
 import type { AppContext, GateObserver } from './app/ports.js';
 import { idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
-import type { PolicyOverrides } from './core/policy/evaluate.js';
+import type { PolicyOverrides } from './core/policy/types.js';
+import { registerInteractions } from './adapters/slack/interactions.js';
+import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
+import { SlackBroker } from './adapters/slack/slack-broker.js';
+import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
+import { SlackWrites } from './adapters/slack/slack-writes.js';
 
 export interface CountersignOptions {
   config: Config;
@@ -33,6 +38,7 @@ export interface Countersign {
   policy: PolicyStore;
   overrides: PolicyOverrides;
   server: Server;
+  slack?: { app: SlackApp; broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory };
   close(): Promise<void>;
 }
 
@@ -71,12 +77,26 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     replay: new ReplayGuard(redis),
     now,
   });
+  const slackApp = await createSlackApp(config, logger);
+  let slack: Countersign['slack'];
+  if (slackApp) {
+    const writes = new SlackWrites(slackApp.client, logger);
+    const directory = new ReviewerDirectory(slackApp.client, { now });
+    const broker = new SlackBroker({ writes, directory, store: ctx.store, policy: () => policy.current(), now, logger });
+    ctx.observers.push(broker);
+    registerInteractions(slackApp.app, { ctx, writes, directory });
+    slack = { app: slackApp, broker, writes, directory };
+  } else {
+    logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');
+  }
+
   const router = new Router(logger);
   mountAgentApi(router, ctx, authenticator);
-  const server = createHttpServer({ router, logger, redis });
+  const server = createHttpServer({ router, logger, redis, ...(slackApp?.httpListener ? { slackListener: slackApp.httpListener } : {}) });
   const port = await listen(server, config.PORT, config.HOST);
+  await slackApp?.start();
   const url = `http://127.0.0.1:${port}`;
-  logger.info({ port, policyVersion: policy.current().version }, `Countersign listening on ${url}`);
+  logger.info({ port, policyVersion: policy.current().version, slack: slackApp?.mode ?? 'off' }, `Countersign listening on ${url}`);
 
   return {
     port,
@@ -85,7 +105,9 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     policy,
     overrides,
     server,
+    ...(slack ? { slack } : {}),
     async close() {
+      await slackApp?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -1,0 +1,82 @@
+import type { WebClient } from '@slack/web-api';
+import type { ReviewerSet } from '../../core/policy/schema.js';
+
+interface Cached<T> {
+  value: T;
+  until: number;
+}
+
+/**
+ * Resolves reviewer sets and people through the Slack Web API, with a TTL cache:
+ * `usergroups.users.list` is Tier 2 (about 20 calls a minute), `users.lookupByEmail` Tier 3.
+ */
+export class ReviewerDirectory {
+  private readonly groups = new Map<string, Cached<string[]>>();
+  private readonly byEmail = new Map<string, Cached<string | undefined>>();
+  private readonly emails = new Map<string, Cached<string | undefined>>();
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly options: { ttlMs?: number; now?: () => number } = {},
+  ) {}
+
+  private get ttl(): number {
+    return this.options.ttlMs ?? 5 * 60_000;
+  }
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  private async cached<T>(cache: Map<string, Cached<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    const hit = cache.get(key);
+    if (hit && hit.until > this.now()) return hit.value;
+    const value = await load();
+    cache.set(key, { value, until: this.now() + this.ttl });
+    return value;
+  }
+
+  /** Everyone who may vote for this set, with the team each counts for. Explicit users win over groups. */
+  async members(set: ReviewerSet): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>();
+    for (const user of set.users) out.set(user.id, user.team ?? set.team);
+    for (const group of set.usergroups) {
+      const users = await this.cached(this.groups, group.id, async () => {
+        const res = await this.client.usergroups.users.list({ usergroup: group.id });
+        return (res.users ?? []) as string[];
+      });
+      for (const user of users) if (!out.has(user)) out.set(user, group.team ?? set.team);
+    }
+    return out;
+  }
+
+  /** How the set is mentioned in its channel: its user groups, else its users. */
+  mention(set: ReviewerSet): string {
+    const groups = set.usergroups.map((g) => `<!subteam^${g.id}>`);
+    return (groups.length > 0 ? groups : set.users.map((u) => `<@${u.id}>`)).join(' ');
+  }
+
+  /** The Slack user with this email, if any (negative answers are cached too). */
+  async userByEmail(email: string): Promise<string | undefined> {
+    return this.cached(this.byEmail, email.toLowerCase(), async () => {
+      try {
+        const res = await this.client.users.lookupByEmail({ email });
+        return res.user?.id;
+      } catch (err) {
+        if ((err as { data?: { error?: string } }).data?.error === 'users_not_found') return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** A user's email from their profile, lowercase (needs `users:read.email`). */
+  async emailOf(userId: string): Promise<string | undefined> {
+    return this.cached(this.emails, userId, async () => {
+      try {
+        const res = await this.client.users.info({ user: userId });
+        return res.user?.profile?.email?.toLowerCase();
+      } catch {
+        return undefined;
+      }
+    });
+  }
+}

@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import { renderChangeRecord, type ChangeRecordView } from '../../../blocks/change-record.js';
+import { renderDecisionThreadReply, renderRequesterNotice } from '../../../blocks/notices.js';
+import type { Message } from '../../../blocks/types.js';
+import type { GateChange, GateObserver } from '../../app/ports.js';
+import type { Gate } from '../../core/gate.js';
+import { isTerminal } from '../../core/gate-state.js';
+import type { ReviewerSet } from '../../core/policy/schema.js';
+import type { PolicySet } from '../../core/policy/types.js';
+import type { GateStore } from '../redis/gate-store.js';
+import type { ReviewerDirectory } from './reviewer-directory.js';
+import type { MessageRef, SlackWrites } from './slack-writes.js';
+
+export const NOTE_MESSAGE = 'slackMessage';
+export const NOTE_REQUESTER = 'requesterSlackId';
+export const NOTE_REQUESTER_DM = 'requesterDm';
+export const NOTE_NOTICE = 'slackNote';
+export const NOTE_THREAD_REPLY = 'slackThreadReply';
+
+export interface SlackBrokerDeps {
+  writes: SlackWrites;
+  directory: ReviewerDirectory;
+  store: GateStore;
+  policy: () => PolicySet;
+  now: () => number;
+  logger: Logger;
+}
+
+/**
+ * Keeps Slack telling the truth about every gate that needs humans: posts the change record to
+ * the reviewer set's channel, tells the requester, updates the message after each vote, and at
+ * the end removes the buttons, states the outcome and records it in the thread.
+ */
+export class SlackBroker implements GateObserver {
+  constructor(private readonly deps: SlackBrokerDeps) {}
+
+  async gateChanged(change: GateChange): Promise<void> {
+    if (change.event === 'create') {
+      if (change.gate.state === 'pending_review') await this.postReview(change.gate.id);
+      return;
+    }
+    await this.refresh(change.gate.id);
+  }
+
+  /** The reviewer set a gate is reviewed by (the policy's default set when the named one is gone). */
+  reviewerSetOf(gate: Gate): ReviewerSet | undefined {
+    const policy = this.deps.policy();
+    const review = gate.decision.review ?? gate.decision.shadow?.review;
+    return policy.reviewerSets.get(review?.reviewerSet ?? '') ?? policy.reviewerSets.get(policy.defaults.defaultReviewerSet);
+  }
+
+  /**
+   * Posts the change record once. Reviewers and the requester's Slack id are stored before the
+   * message appears, so no click can arrive before the rules that judge it.
+   */
+  async postReview(gateId: string): Promise<MessageRef | undefined> {
+    const { store, directory, writes, logger } = this.deps;
+    let gate = await store.get(gateId, this.deps.now());
+    if (!gate || gate.annotations[NOTE_MESSAGE]) return gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
+    const set = this.reviewerSetOf(gate);
+    if (!set) {
+      logger.error({ gateId }, 'no reviewer set to post to');
+      return undefined;
+    }
+    await store.setReviewers(gateId, await directory.members(set));
+    const requester = gate.request.context.requester;
+    const requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
+    if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
+    gate = (await store.read(gateId))!;
+    const ref = await writes.post(set.channel, this.render(gate, set), {
+      metadata: { event_type: 'countersign_gate', event_payload: { gate_id: gate.id } },
+    });
+    await store.annotate(gateId, NOTE_MESSAGE, ref);
+    logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
+    if (requesterSlackId) {
+      const permalink = await writes.permalink(ref);
+      const dm = await writes.dm(requesterSlackId, renderRequesterNotice(gate, { now: this.deps.now(), reviewers: directory.mention(set), ...(permalink ? { permalink } : {}) }));
+      await store.annotate(gateId, NOTE_REQUESTER_DM, dm);
+    }
+    // The gate may have moved while we posted: show its latest state.
+    const latest = await store.read(gateId);
+    if (latest && latest.version !== gate.version) await this.refresh(gateId);
+    return ref;
+  }
+
+  /** Re-renders the change record from the gate's current state; at the end, tells the thread and the requester. */
+  async refresh(gateId: string, note?: string): Promise<void> {
+    const { store, writes } = this.deps;
+    if (note) await store.annotate(gateId, NOTE_NOTICE, note);
+    const gate = await store.get(gateId, this.deps.now());
+    const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
+    if (!gate || !ref) return;
+    const set = this.reviewerSetOf(gate);
+    await writes.update(ref, this.render(gate, set));
+    if (!isTerminal(gate.state) && gate.state !== 'approved') return;
+    if (gate.annotations[NOTE_THREAD_REPLY] === gate.state) return;
+    await store.annotate(gateId, NOTE_THREAD_REPLY, gate.state);
+    await writes.post(ref.channel, renderDecisionThreadReply(gate), { threadTs: ref.ts });
+    const dm = gate.annotations[NOTE_REQUESTER_DM] as MessageRef | undefined;
+    if (dm) {
+      const notice = renderRequesterNotice(gate, { now: this.deps.now(), ...(set ? { reviewers: this.deps.directory.mention(set) } : {}) });
+      await writes.update(dm, notice);
+    }
+  }
+
+  /** The change record for a gate as it stands. */
+  render(gate: Gate, set: ReviewerSet | undefined): Message {
+    const review = gate.decision.review ?? gate.decision.shadow?.review;
+    const approvals = gate.votes.filter((v) => v.vote === 'approve');
+    const view: ChangeRecordView = {
+      now: this.deps.now(),
+      quorumProgress: {
+        approvals: approvals.length,
+        needed: review?.quorum ?? 1,
+        ...(review && review.distinctTeams > 1
+          ? { teamsNeeded: review.distinctTeams, teamsSoFar: new Set(approvals.map((v) => v.team).filter(Boolean)).size }
+          : {}),
+      },
+    };
+    if (set) {
+      view.reviewerMention = this.deps.directory.mention(set);
+      view.reviewerSetLabel = set.id;
+    }
+    const requesterSlackId = gate.annotations[NOTE_REQUESTER];
+    if (typeof requesterSlackId === 'string') view.requesterSlackId = requesterSlackId;
+    const note = gate.annotations[NOTE_NOTICE];
+    if (typeof note === 'string') view.note = note;
+    return renderChangeRecord(gate, view);
+  }
+}
