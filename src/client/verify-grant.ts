@@ -68,7 +68,8 @@ export interface GrantExpectation {
 
 export interface VerifyGrantOptions {
   /** The service's `/.well-known/jwks.json`. Fetched once and cached per URL; an unknown `kid`
-   * triggers a refetch (at most every 30 s). */
+   * triggers a refetch (at most every 5 s), so right after a rotation an `ERR_GRANT_UNKNOWN_KEY`
+   * can be transient: retry once after a few seconds. */
   jwksUrl?: string | URL;
   /** A JWKS held locally instead of `jwksUrl`. */
   jwks?: JSONWebKeySet;
@@ -96,7 +97,9 @@ function keySetFor(options: Pick<VerifyGrantOptions, 'jwks' | 'jwksUrl'>): JWTVe
   if (options.jwksUrl) {
     const url = new URL(options.jwksUrl);
     let set = remoteSets.get(url.href);
-    if (!set) remoteSets.set(url.href, (set = createRemoteJWKSet(url)));
+    // A 5 s cooldown (jose's default is 30 s) so that a grant signed by a just-rotated key is
+    // refused for seconds at most; it still bounds refetches caused by made-up kids.
+    if (!set) remoteSets.set(url.href, (set = createRemoteJWKSet(url, { cooldownDuration: 5_000 })));
     return set;
   }
   throw new TypeError('verifyGrant needs jwksUrl or jwks');

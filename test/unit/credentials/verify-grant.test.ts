@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
@@ -178,11 +178,13 @@ describe('verifyGrant with a JWKS URL', () => {
   let server: Server;
   let url: string;
   let fetches = 0;
+  let served: KeyRing;
 
   beforeAll(async () => {
+    served = ring;
     server = createServer((req, res) => {
       fetches += 1;
-      const answer = jwksResponse(ring, T0, req.headers['if-none-match']);
+      const answer = jwksResponse(served, T0, req.headers['if-none-match']);
       res.writeHead(answer.status, answer.headers).end(answer.body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -200,5 +202,29 @@ describe('verifyGrant with a JWKS URL', () => {
     const closed = `http://127.0.0.1:${await freePort()}/.well-known/jwks.json`;
     const err = await refusal(verifyGrant(token, { jwksUrl: closed, issuer: ISSUER, audience: AUDIENCE, now: NOW }));
     expect(err.code).toBe('ERR_GRANT_JWKS_UNAVAILABLE');
+  });
+
+  test('a key rotated in after the first fetch is picked up once the 5 s refetch cooldown has passed', async () => {
+    // Setup: a verifier that has just fetched the JWKS (its own URL, so its own cache).
+    const rotatedUrl = `${url}?rotated`;
+    await expect(verifyGrant(token, { jwksUrl: rotatedUrl, issuer: ISSUER, audience: AUDIENCE, now: NOW })).resolves.toBeDefined();
+    const dir = tempKeyDir();
+    await rotateKeys(dir, { now: T0, maxGrantTtlSeconds: 900 });
+    const next = await KeyRing.load(dir, { now: T0, maxGrantTtlSeconds: 900 });
+    const fresh = await mintGrant(approvedGate(), { ring: next, issuer: ISSUER, now: T0, jti: 'grt_new_key_1', ttlSeconds: 300, approvers: [] });
+    served = next;
+    // Only Date is frozen: the fetch itself needs real timers.
+    jest.useFakeTimers({ doNotFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'hrtime', 'performance'] });
+    try {
+      const verify = () => verifyGrant(fresh.token, { jwksUrl: rotatedUrl, issuer: ISSUER, audience: AUDIENCE, now: NOW });
+      // Execution and validation: refused within the cooldown, accepted after it.
+      jest.setSystemTime(Date.now() + 1_000);
+      expect((await refusal(verify())).code).toBe('ERR_GRANT_UNKNOWN_KEY');
+      jest.setSystemTime(Date.now() + 5_000);
+      await expect(verify()).resolves.toMatchObject({ jti: 'grt_new_key_1' });
+    } finally {
+      jest.useRealTimers();
+      served = ring;
+    }
   });
 });
