@@ -35,7 +35,10 @@ export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<S
   const request = parseGateRequest(input.body);
   const hash = evidenceHash(input.body);
   const now = ctx.now();
-  const claim = await ctx.idempotency.claim(input.agent.id, input.idempotencyKey, sha256OfJson(input.body), ctx.ids.gateId(now));
+  // The body's fingerprint for the Idempotency-Key: the evidence hash plus the canonical delivery
+  // options, so a retry that reorders keys or whitespace still counts as the same body.
+  const fingerprint = sha256OfJson({ evidenceHash: hash, delivery: input.body.delivery ?? null });
+  const claim = await ctx.idempotency.claim(input.agent.id, input.idempotencyKey, fingerprint, ctx.ids.gateId(now));
 
   if (!claim.fresh) {
     const existing = await ctx.store.get(claim.gateId, now);

@@ -40,8 +40,11 @@ async function newPendingGate(reviewWindowMs = 900_000) {
   return gate;
 }
 
+/** Recomputes a link independently of the product's verifier. */
 function chainHash(link: AuditLink): string {
-  return createHash('sha256').update(`${link.prev}\n${link.seq}\n${link.from}\n${link.to}\n${link.entry}`).digest('hex');
+  expect(createHash('sha256').update(link.entry).digest('hex')).toBe(link.digest);
+  const input = Buffer.concat([Buffer.from(link.prev, 'hex'), Buffer.from(link.digest, 'hex'), Buffer.from(`${link.seq}\n${link.from}\n${link.to}`)]);
+  return createHash('sha256').update(input).digest('hex');
 }
 
 describe('GateStore', () => {

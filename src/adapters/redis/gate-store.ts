@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
+import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { canonicalJson } from '../../core/evidence-hash.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
@@ -9,16 +11,7 @@ import { runScript, type ScriptReply } from './scripts.js';
 /** The immutable part of a gate, stored once as JSON. */
 type GateRecord = Pick<Gate, 'id' | 'agentId' | 'request' | 'delivery' | 'evidenceHash' | 'decision' | 'createdAt'>;
 
-/** One link of a gate's audit chain, as stored. */
-export interface AuditLink {
-  seq: number;
-  prev: string;
-  hash: string;
-  from: string;
-  to: string;
-  /** The entry as JSON text: the chain hashes these exact bytes. */
-  entry: string;
-}
+export type { AuditLink } from '../../core/audit-chain.js';
 
 /** What an audit entry says; the store adds the chain links. */
 export interface AuditEntry {
@@ -88,14 +81,27 @@ export class GateStore {
       input.createdAt,
       input.reviewDeadline ?? '',
       input.executionDeadline ?? '',
-      auditJson(input.audit),
-      this.options.retentionSeconds ?? '',
+      ...auditArgs(input.audit, this.options.retentionSeconds ?? ''),
+      linkHash({ prev: GENESIS, digest: createHash('sha256').update(canonicalJson(input.audit), 'utf8').digest('hex'), seq: 1, from: '', to: input.state }),
     ]);
     const created = reply[0] === 1;
-    if (created) await this.index(input.id, input.agentId, input.createdAt);
+    if (created) {
+      // Everything about a new gate is known here: no read-back needed.
+      const gate: Gate = {
+        ...record,
+        state: input.state,
+        version: 1,
+        updatedAt: input.createdAt,
+        votes: [],
+        annotations: {},
+        ...(input.reviewDeadline !== undefined ? { reviewDeadline: input.reviewDeadline } : {}),
+        ...(input.executionDeadline !== undefined ? { executionDeadline: input.executionDeadline } : {}),
+      };
+      await Promise.all([this.index(input.id, input.agentId, input.createdAt), this.indexDeadline(gate)]);
+      return { created, gate };
+    }
     const gate = await this.read(input.id);
     if (!gate) throw new CountersignError(ErrorCode.StoreUnavailable, `gate ${input.id} vanished after create`);
-    if (created) await this.indexDeadline(gate);
     return { created, gate };
   }
 
@@ -133,9 +139,7 @@ export class GateStore {
       to,
       from.join(','),
       request.now,
-      auditJson(request.audit),
-      request.set ? JSON.stringify(Object.fromEntries(Object.entries(request.set).map(([k, v]) => [k, String(v)]))) : '',
-      request.expectedVersion ?? '',
+      ...auditArgs(request.audit, request.set ? JSON.stringify(Object.fromEntries(Object.entries(request.set).map(([k, v]) => [k, String(v)]))) : '', request.expectedVersion ?? ''),
     ]);
     return this.interpret(id, request.event, reply);
   }
@@ -299,7 +303,12 @@ export class GateStore {
   }
 }
 
-/** Audit entries are stored as canonical JSON so verifiers can re-derive their bytes. */
-function auditJson(entry: AuditEntry): string {
-  return canonicalJson(entry);
+/**
+ * Script arguments for one audit entry: its canonical JSON, the arguments that sit between
+ * it and its digest in the script's ARGV, then its SHA-256 (computed here, so the script only
+ * hashes the short chain link).
+ */
+function auditArgs(entry: AuditEntry, ...between: Array<string | number>): Array<string | number> {
+  const json = canonicalJson(entry);
+  return [json, ...between, createHash('sha256').update(json, 'utf8').digest('hex')];
 }

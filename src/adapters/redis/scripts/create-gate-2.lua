@@ -1,7 +1,7 @@
 --[[
-  Creates a gate if it does not exist, with its first audit entry, in one step.
-  --@include sha256
-  --@include audit
+  Creates a gate if it does not exist, with its first audit entry, in one step. The first
+  link's inputs are all known to the caller (genesis prev, seq 1, from ''), so the caller
+  computes its hash and no SHA-256 runs here.
 
   KEYS[1] gate hash       cs:{g:<id>}:gate
   KEYS[2] audit list      cs:{g:<id>}:audit
@@ -13,6 +13,8 @@
   ARGV[5] execution deadline (epoch ms) or ''
   ARGV[6] audit entry JSON
   ARGV[7] TTL of the gate's keys in seconds ('' = keep)
+  ARGV[8] SHA-256 hex of the audit entry JSON
+  ARGV[9] the first link's hash
 
   Returns
    { 1, version }  created
@@ -25,7 +27,9 @@ local fields = { 'record', ARGV[1], 'state', ARGV[2], 'version', 1, 'createdAt',
 if ARGV[4] ~= '' then table.insert(fields, 'reviewDeadline'); table.insert(fields, ARGV[4]) end
 if ARGV[5] ~= '' then table.insert(fields, 'executionDeadline'); table.insert(fields, ARGV[5]) end
 redis.call('HSET', KEYS[1], unpack(fields))
-auditAppend(KEYS[2], '', ARGV[2], ARGV[6])
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], cjson.encode({ seq = 1, prev = string.rep('0', 64), hash = ARGV[9], digest = ARGV[8],
+  from = '', to = ARGV[2], entry = ARGV[6] }))
 if ARGV[7] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[2], ARGV[7])

@@ -14,6 +14,7 @@
   ARGV[5] audit entry JSON
   ARGV[6] extra hash fields to set, as a JSON object of strings ('' for none)
   ARGV[7] expected version ('' for any)
+  ARGV[8] SHA-256 hex of the audit entry JSON
 
   Returns
    {  1, version, fromState }          moved
@@ -58,5 +59,5 @@ if ARGV[6] ~= '' then
   end
 end
 redis.call('HSET', gateKey, unpack(fields))
-auditAppend(auditKey, state, target, ARGV[5])
+auditAppend(auditKey, state, target, ARGV[5], ARGV[8])
 return { 1, version, state }

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth/standard-webhooks.js';
+import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
+import { startChild } from './child.js';
+import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
+import type { BenchResult } from './types.js';
+
+const CONNECTIONS = 200;
+const SECONDS = 10;
+
+/** Signed gate requests, prepared before the clock starts so the generator only sends. */
+function prepareGates(secret: string, count: number): PreparedRequest[] {
+  const example = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/k8s-deploy-staging.json'), 'utf8')) as Record<string, unknown>;
+  const out: PreparedRequest[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const body = JSON.stringify({ ...example, summary: `Deploy checkout 2.4.${i} to staging-eu` });
+    out.push({
+      method: 'POST',
+      path: '/v1/gates',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        'idempotency-key': randomUUID(),
+        'countersign-agent': 'demo-agent',
+        ...webhookHeaders(secret, body),
+      },
+    });
+  }
+  return out;
+}
+
+const line = (name: string, r: LoadResult) =>
+  `${name.padEnd(34)} ${r.throughput.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  max ${r.maxMs.toFixed(1)} ms  (${r.requests} requests, ${r.errors} errors, statuses ${JSON.stringify(r.statuses)})`;
+
+/**
+ * Intake throughput and latency with signed requests at 200 concurrent connections, next to a
+ * bare node:http server on the same machine in the same run.
+ */
+export async function benchIntake(): Promise<BenchResult> {
+  const redis = await startPrivateRedis();
+  const secret = generateWebhookSecret();
+  const bare = await startChild('bare-server.ts');
+  const app = await startChild('app-server.ts', { REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret });
+  const lines: string[] = [];
+  try {
+    const prepared = prepareGates(secret, 150_000);
+    let next = 0;
+    const take = () => prepared[next++];
+
+    // Warm both servers up (JIT, connections, Redis scripts).
+    await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: 2, next: () => ({ method: 'POST', path: '/v1/gates', headers: { 'content-type': 'application/json' }, body: '{}' }) });
+    await runLoad({ port: app.port, connections: CONNECTIONS, seconds: 2, next: take });
+
+    const bareBody = prepared[0]!;
+    const baseline = await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: SECONDS, next: () => bareBody });
+    const intake = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take });
+    // Latency at a fixed arrival rate (open loop, no coordinated omission): half the measured capacity.
+    const rate = Math.max(100, Math.floor(intake.throughput * 0.5));
+    const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate });
+
+    const ratio = intake.throughput / baseline.throughput;
+    lines.push(line('bare node:http (closed loop)', baseline));
+    lines.push(line('POST /v1/gates (closed loop)', intake));
+    lines.push(line(`POST /v1/gates (open loop ${rate}/s)`, paced));
+    lines.push(`throughput ratio intake / bare: ${ratio.toFixed(3)} (target ≥ 0.30)`);
+    lines.push(`p99 closed loop ${intake.p99Ms.toFixed(2)} ms, open loop at ${rate}/s ${paced.p99Ms.toFixed(2)} ms (target ≤ 20 ms)`);
+    return {
+      name: 'intake',
+      lines,
+      figures: {
+        bareRps: baseline.throughput,
+        intakeRps: intake.throughput,
+        ratio,
+        closedP50Ms: intake.p50Ms,
+        closedP99Ms: intake.p99Ms,
+        openRate: rate,
+        openP50Ms: paced.p50Ms,
+        openP99Ms: paced.p99Ms,
+      },
+    };
+  } finally {
+    await app.stop();
+    await bare.stop();
+    await redis.stop();
+  }
+}

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+
+/** The chain's first `prev`. */
+export const GENESIS = '0'.repeat(64);
+
+/** One link of an audit chain, as the store keeps it (see scripts/lib/audit.lua). */
+export interface AuditLink {
+  seq: number;
+  prev: string;
+  hash: string;
+  /** SHA-256 of `entry`. */
+  digest: string;
+  from: string;
+  to: string;
+  /** The entry as JSON text: the digest covers these exact bytes. */
+  entry: string;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
+
+/** The link hash: SHA-256 over prev and digest (32 raw bytes each), then `seq\nfrom\nto`. */
+export function linkHash(link: Pick<AuditLink, 'prev' | 'digest' | 'seq' | 'from' | 'to'>): string {
+  return sha256(Buffer.concat([Buffer.from(link.prev, 'hex'), Buffer.from(link.digest, 'hex'), Buffer.from(`${link.seq}\n${link.from}\n${link.to}`, 'utf8')])).toString('hex');
+}
+
+export interface ChainProblem {
+  /** Position in the list as read (1-based), and the seq the link claims. */
+  position: number;
+  seq: number | undefined;
+  problem: 'modified' | 'bad_link' | 'removed_or_reordered' | 'unreadable';
+  detail: string;
+}
+
+/**
+ * Checks a chain: each entry matches its digest, each link hash is right, each `prev` is the
+ * previous hash, and seq counts 1, 2, 3 … — naming the first link where any of that fails.
+ */
+export function verifyChain(raw: readonly string[]): ChainProblem[] {
+  const problems: ChainProblem[] = [];
+  let prev = GENESIS;
+  raw.forEach((text, i) => {
+    const position = i + 1;
+    let link: AuditLink;
+    try {
+      link = JSON.parse(text) as AuditLink;
+    } catch {
+      problems.push({ position, seq: undefined, problem: 'unreadable', detail: 'not JSON' });
+      return;
+    }
+    if (sha256(link.entry).toString('hex') !== link.digest) {
+      problems.push({ position, seq: link.seq, problem: 'modified', detail: 'the entry does not match its digest' });
+    } else if (linkHash(link) !== link.hash) {
+      problems.push({ position, seq: link.seq, problem: 'bad_link', detail: 'the link hash does not match its fields' });
+    } else if (link.seq !== position || link.prev !== prev) {
+      problems.push({ position, seq: link.seq, problem: 'removed_or_reordered', detail: `expected seq ${position} after ${prev.slice(0, 12)}…, found seq ${link.seq} after ${link.prev.slice(0, 12)}…` });
+    }
+    prev = link.hash;
+  });
+  return problems;
+}

@@ -1,0 +1,156 @@
+import { sha256OfJson } from '../evidence-hash.js';
+import type { AgentRegistration } from './agents.js';
+import { compileGlobs, type Matcher, ResourceIndex, ResourceMatcher } from './patterns.js';
+import { RISK_ORDER, type EnvironmentClass, type FreezeWindow, type Rule } from './schema.js';
+import type {
+  CompiledAction,
+  CompiledAsset,
+  CompiledFreeze,
+  CompiledProtected,
+  CompiledRule,
+  PolicyDocument,
+  PolicyIndex,
+  PolicySet,
+  RequestContext,
+  SubjectFacts,
+} from './types.js';
+
+/**
+ * Turns a validated policy document into a `PolicySet` whose lookups are precompiled:
+ * globs become closures, catalog and assets are indexed, rules are grouped per action.
+ */
+
+/** How many distinct action ids the rule memo remembers; unknown ids beyond it are not cached. */
+const RULE_MEMO_LIMIT = 10_000;
+
+/** Compiles a validated document. Assumes `checkPolicy` found no problem. */
+export function compilePolicySet(document: PolicyDocument): PolicySet {
+  const agents = new Map<string, AgentRegistration>(document.agents.map((a) => [a.id, a]));
+  return {
+    version: sha256OfJson(document),
+    document,
+    agents,
+    reviewerSets: new Map(document.reviewerSets.map((s) => [s.id, s])),
+    defaults: document.defaults,
+    rules: document.rules,
+    index: buildIndex(document),
+  };
+}
+
+function buildIndex(doc: PolicyDocument): PolicyIndex {
+  const exactActions = new Map<string, CompiledAction>();
+  const families: Array<{ prefix: string; action: CompiledAction }> = [];
+  for (const entry of doc.actions) {
+    const compiled: CompiledAction = {
+      entry,
+      labels: new Set(entry.labels),
+      evidence: entry.evidence.map((trigger) => ({ regex: new RegExp(trigger.matches, 'i'), trigger })),
+    };
+    if (entry.id.endsWith('.*')) families.push({ prefix: entry.id.slice(0, -1), action: compiled });
+    else exactActions.set(entry.id, compiled);
+  }
+  // The most specific family wins: `iam.role.*` before `iam.*`.
+  families.sort((a, b) => b.prefix.length - a.prefix.length);
+
+  const environments = doc.environments.map((env) => ({ env, matches: compileGlobs(env.match) }));
+  const envMemo = new Map<string, EnvironmentClass | undefined>();
+
+  const assets = new ResourceIndex(
+    doc.assets.map((asset): CompiledAsset => ({ asset })),
+    (a) => a.asset.match,
+  );
+  const protectedTargets = new ResourceIndex(
+    doc.protectedTargets.map((target): CompiledProtected => ({ target })),
+    (p) => p.target.match,
+  );
+
+  const rules = doc.rules.map(compileRule);
+  const ruleMemo = new Map<string, readonly CompiledRule[]>();
+
+  const audiences = compileGlobs(doc.agents.filter((a) => a.role === 'executor').flatMap((a) => a.actions));
+  const hasExecutors = doc.agents.some((a) => a.role === 'executor' && a.actions.length > 0);
+
+  return {
+    action(id) {
+      const exact = exactActions.get(id);
+      if (exact !== undefined) return exact;
+      for (const family of families) if (id.startsWith(family.prefix)) return family.action;
+      return undefined;
+    },
+    environment(name) {
+      if (envMemo.has(name)) return envMemo.get(name);
+      const found = environments.find((e) => e.matches.test(name))?.env;
+      if (envMemo.size < RULE_MEMO_LIMIT) envMemo.set(name, found);
+      return found;
+    },
+    assetsFor: (resource) => assets.lookup(resource),
+    protectedFor: (resource) => protectedTargets.lookup(resource),
+    rulesFor(action) {
+      const cached = ruleMemo.get(action);
+      if (cached !== undefined) return cached;
+      const list = rules.filter((r) => r.matchesAction.test(action));
+      if (ruleMemo.size < RULE_MEMO_LIMIT) ruleMemo.set(action, list);
+      return list;
+    },
+    freezes: doc.freezes.map(compileFreeze),
+    servesAudience: (audience) => hasExecutors && audiences.test(audience),
+  };
+}
+
+type Condition = (subject: SubjectFacts, request: RequestContext) => boolean;
+
+/** Compiles one rule's conditions into a list of closures checked in order (cheapest first). */
+export function compileRule(rule: Rule): CompiledRule {
+  const m = rule.match;
+  const conditions: Condition[] = [];
+  if (m.environments !== undefined) {
+    const env = compileGlobs(m.environments);
+    conditions.push((_s, r) => env.test(r.environment) || (r.environmentClass !== undefined && env.test(r.environmentClass)));
+  }
+  if (m.agents !== undefined) {
+    const agents = compileGlobs(m.agents);
+    conditions.push((_s, r) => agents.test(r.agentId));
+  }
+  if (m.risk !== undefined) {
+    const min = m.risk.atLeast === undefined ? 0 : RISK_ORDER[m.risk.atLeast];
+    const max = m.risk.atMost === undefined ? 3 : RISK_ORDER[m.risk.atMost];
+    conditions.push((_s, r) => r.risk >= min && r.risk <= max);
+  }
+  if (m.labels !== undefined) {
+    const labels = m.labels;
+    conditions.push((s) => labels.some((l) => s.labels.has(l)));
+  }
+  if (m.dataClasses !== undefined) {
+    const classes = m.dataClasses;
+    conditions.push((s) => classes.some((c) => s.dataClasses.has(c)));
+  }
+  if (m.crossRegion !== undefined) {
+    const want = m.crossRegion;
+    conditions.push((s) => s.regions.size > 1 === want);
+  }
+  if (m.resources !== undefined) {
+    const resources = new ResourceMatcher(m.resources);
+    conditions.push((s) => s.resources.some((r) => resources.test(r)));
+  }
+  const matchesAction: Matcher = compileGlobs(m.actions ?? ['*']);
+  return {
+    rule,
+    matchesAction,
+    test(subject, request) {
+      for (const condition of conditions) if (!condition(subject, request)) return false;
+      return true;
+    },
+  };
+}
+
+/** Parses a freeze's times and compiles its patterns; used for file and runtime freezes alike. */
+export function compileFreeze(freeze: FreezeWindow): CompiledFreeze {
+  return {
+    freeze,
+    from: Date.parse(freeze.from),
+    to: Date.parse(freeze.to),
+    environments: compileGlobs(freeze.environments),
+    actions: freeze.actions === undefined ? undefined : compileGlobs(freeze.actions),
+  };
+}
+

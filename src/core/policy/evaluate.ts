@@ -1,0 +1,265 @@
+import { type Decision, type FiredRule, isStricter, type Outcome, type ReviewRequirement, type RuleMode } from '../decision.js';
+import type { BoundedAction } from '../gate-request.js';
+import { type AgentRegistration, agentMayRequest } from './agents.js';
+import { compileFreeze } from './compile.js';
+import { describeReview } from './explain.js';
+import { analyzeSubjects } from './facts.js';
+import { assessRisk } from './risk.js';
+import { RISK_ORDER, type Defaults, type ReviewSpec, type Rule } from './schema.js';
+import type { CompiledFreeze, PolicyOverrides, PolicySet, RequestContext, SubjectFacts } from './types.js';
+
+export { explainDecision } from './explain.js';
+export type { PolicyOverrides } from './types.js';
+
+/**
+ * The evaluator. For each action of the request (the main one and every downstream one) the
+ * first matching rule decides; protected targets and freezes add their own verdicts; the
+ * strictest verdict wins. Observe mode lets a rule's verdict through as `allow` and records
+ * what enforcing it would have done. Agent identity checks, protected targets and freezes
+ * are never observe-only: they are explicit refusals, not a rollout being measured.
+ */
+
+/** One verdict that contributes to the decision. */
+interface Verdict {
+  outcome: Outcome;
+  review?: ReviewRequirement;
+  reason?: string;
+  grantTtlSeconds: number;
+  fired: FiredRule;
+  /** In observe mode: counts as `allow` for the real outcome. */
+  observed: boolean;
+}
+
+/** Decides a request. Pure: `now` (epoch ms) only matters for freeze windows. */
+export function evaluate(
+  input: { request: BoundedAction; agentId: string },
+  policy: PolicySet,
+  now: number,
+  overrides: PolicyOverrides = {},
+): Decision {
+  const { request, agentId } = input;
+  const defaults = policy.defaults;
+  const subjects = analyzeSubjects(request, policy);
+  const risk = assessRisk(request, subjects, policy);
+  const agent = policy.agents.get(agentId);
+  const protectedTarget = subjects.some((s) => s.protectedHits.length > 0);
+  const common = {
+    risk,
+    grantTtlSeconds: defaults.grantTtlSeconds,
+    executionWindowSeconds: defaults.executionWindowSeconds,
+    policyVersion: policy.version,
+    protectedTarget,
+    ...(agent === undefined ? {} : { agentOwner: agent.owner }),
+  };
+
+  const refused = identityRefusal(agent, agentId, request, policy);
+  if (refused !== undefined) return { ...common, outcome: 'reject', mode: 'enforce', reason: refused.explanation, rules: [refused] };
+
+  const modeOf = (id: string, fileMode: RuleMode | undefined): RuleMode =>
+    overrides.ruleModes?.[id] ?? overrides.mode ?? fileMode ?? defaults.mode;
+  const envClass = policy.index.environment(request.environment);
+  const context: RequestContext = {
+    environment: request.environment,
+    environmentClass: envClass?.id,
+    agentId,
+    risk: RISK_ORDER[risk.level],
+  };
+
+  const verdicts: Verdict[] = [];
+  for (const subject of subjects) subjectVerdicts(subject, context, policy, modeOf, verdicts);
+  protectedVerdicts(subjects, policy, verdicts);
+  const freezes = overrides.freezes === undefined ? policy.index.freezes : [...policy.index.freezes, ...overrides.freezes.map(compileFreeze)];
+  freezeVerdicts(freezes, subjects, context, policy, now, verdicts);
+
+  const enforced = combine(verdicts, defaults, protectedTarget);
+  const actual = combine(
+    verdicts.map((v) => (v.observed ? { ...v, outcome: 'allow' as const } : v)),
+    defaults,
+    protectedTarget,
+  );
+  const observe = verdicts.some((v) => v.observed);
+  return {
+    ...common,
+    ...actual,
+    mode: observe ? 'observe' : 'enforce',
+    ...(observe ? { shadow: { outcome: enforced.outcome, ...pick(enforced, 'review'), ...pick(enforced, 'reason') } } : {}),
+    rules: verdicts.map((v) => v.fired),
+  };
+}
+
+/** Who may ask at all: a registered agent, for this action, towards a known executor. */
+function identityRefusal(agent: AgentRegistration | undefined, agentId: string, request: BoundedAction, policy: PolicySet): FiredRule | undefined {
+  const refuse = (rule: string, explanation: string): FiredRule => ({ rule, outcome: 'reject', mode: 'enforce', explanation });
+  if (agent === undefined) return refuse('agent-unregistered', `agent "${agentId}" is not registered in the policy`);
+  if (agent.role !== 'agent') return refuse('agent-not-an-agent', `"${agentId}" is registered as an ${agent.role}, which cannot ask for gates`);
+  if (!agentMayRequest(agent, request.action)) {
+    return refuse('agent-not-permitted', `agent "${agentId}" is not registered for action ${request.action}`);
+  }
+  if (policy.defaults.requireRegisteredAudience && !policy.index.servesAudience(request.audience)) {
+    return refuse('audience-unregistered', `no registered executor serves audience "${request.audience}"`);
+  }
+  return undefined;
+}
+
+function subjectVerdicts(
+  s: SubjectFacts,
+  context: RequestContext,
+  policy: PolicySet,
+  modeOf: (id: string, fileMode: RuleMode | undefined) => RuleMode,
+  out: Verdict[],
+): void {
+  const d = policy.defaults;
+  const what = s.subject === 'action' ? s.action : `downstream ${s.action}`;
+  let matched: Rule | undefined;
+  for (const compiled of policy.index.rulesFor(s.action)) {
+    if (compiled.test(s, context)) {
+      matched = compiled.rule;
+      break;
+    }
+  }
+  if (matched !== undefined) {
+    const mode = modeOf(matched.id, matched.mode);
+    const review = matched.review === undefined ? undefined : requirement(matched.review, d);
+    const reason = matched.reason;
+    const because = matched.description ?? `matched rule ${matched.id}`;
+    out.push({
+      outcome: matched.outcome,
+      ...(review === undefined ? {} : { review }),
+      ...(reason === undefined ? {} : { reason }),
+      grantTtlSeconds: matched.review?.grantTtlSeconds ?? d.grantTtlSeconds,
+      fired: { rule: matched.id, outcome: matched.outcome, mode, subject: s.subject, explanation: `${because} (${what} in ${context.environment}) → ${outcomeText(matched.outcome, review, reason)}` },
+      observed: mode === 'observe',
+    });
+  }
+  // Fail closed: an action the catalog does not know, or no rule decides, goes to the default reviewers.
+  const fallback = s.catalog === undefined ? 'unknown-action' : matched === undefined ? 'no-matching-rule' : undefined;
+  if (fallback === undefined) return;
+  const review = defaultReview(d);
+  const mode = modeOf(fallback, undefined);
+  const why = fallback === 'unknown-action' ? `${what} is not in the action catalog` : `no rule decides ${what} in ${context.environment}`;
+  out.push({
+    outcome: 'review',
+    review,
+    grantTtlSeconds: d.grantTtlSeconds,
+    fired: { rule: fallback, outcome: 'review', mode, subject: s.subject, explanation: `${why} → ${outcomeText('review', review)}` },
+    observed: mode === 'observe',
+  });
+}
+
+/** Protected targets: at least a review, and never break-glass. */
+function protectedVerdicts(subjects: readonly SubjectFacts[], policy: PolicySet, out: Verdict[]): void {
+  const seen = new Set<string>();
+  for (const s of subjects) {
+    for (const hit of s.protectedHits) {
+      if (seen.has(hit.target.id)) continue;
+      seen.add(hit.target.id);
+      const spec = hit.target.review;
+      const review = { ...(spec === undefined ? defaultReview(policy.defaults) : requirement(spec, policy.defaults)), breakGlassAllowed: false };
+      out.push({
+        outcome: 'review',
+        review,
+        grantTtlSeconds: spec?.grantTtlSeconds ?? policy.defaults.grantTtlSeconds,
+        fired: {
+          rule: `protected:${hit.target.id}`,
+          outcome: 'review',
+          mode: 'enforce',
+          subject: s.subject,
+          explanation: `${s.action} touches protected target ${hit.target.id}: ${hit.target.reason} → at least ${outcomeText('review', review)}, no break-glass`,
+        },
+        observed: false,
+      });
+    }
+  }
+}
+
+function freezeVerdicts(
+  freezes: readonly CompiledFreeze[],
+  subjects: readonly SubjectFacts[],
+  context: RequestContext,
+  policy: PolicySet,
+  now: number,
+  out: Verdict[],
+): void {
+  const d = policy.defaults;
+  for (const f of freezes) {
+    if (now < f.from || now >= f.to) continue;
+    if (!f.environments.test(context.environment) && !(context.environmentClass !== undefined && f.environments.test(context.environmentClass))) continue;
+    const frozen = subjects.find((s) => (f.actions === undefined || f.actions.test(s.action)) && !f.freeze.exemptLabels.some((l) => s.labels.has(l)));
+    if (frozen === undefined) continue;
+    const spec = f.freeze.review;
+    // A runtime freeze naming a set that does not exist still freezes: the default reviewers take it.
+    const review = f.freeze.outcome !== 'review' ? undefined : spec !== undefined && policy.reviewerSets.has(spec.reviewerSet) ? requirement(spec, d) : defaultReview(d);
+    const reason = f.freeze.outcome === 'reject' ? `change freeze ${f.freeze.id}: ${f.freeze.reason}` : undefined;
+    out.push({
+      outcome: f.freeze.outcome,
+      ...(review === undefined ? {} : { review }),
+      ...(reason === undefined ? {} : { reason }),
+      grantTtlSeconds: spec?.grantTtlSeconds ?? d.grantTtlSeconds,
+      fired: {
+        rule: `freeze:${f.freeze.id}`,
+        outcome: f.freeze.outcome,
+        mode: 'enforce',
+        subject: frozen.subject,
+        explanation: `change freeze ${f.freeze.id} (${f.freeze.from} – ${f.freeze.to}) covers ${context.environment}: ${f.freeze.reason} → ${outcomeText(f.freeze.outcome, review, reason)}`,
+      },
+      observed: false,
+    });
+  }
+}
+
+/** Strictest verdict wins; among reviews, the largest quorum (then most teams), hardened by the others. */
+function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boolean): Pick<Decision, 'outcome' | 'review' | 'reason' | 'grantTtlSeconds'> {
+  let outcome: Outcome = 'allow';
+  for (const v of verdicts) if (isStricter(v.outcome, outcome)) outcome = v.outcome;
+  if (outcome === 'allow') return { outcome, grantTtlSeconds: d.grantTtlSeconds };
+  if (outcome === 'reject') {
+    const reason = verdicts.find((v) => v.outcome === 'reject')!.reason ?? 'refused by policy';
+    return { outcome, reason, grantTtlSeconds: d.grantTtlSeconds };
+  }
+  const reviews = verdicts.filter((v) => v.outcome === 'review' && v.review !== undefined);
+  let chosen = reviews[0]!;
+  for (const v of reviews) {
+    const a = v.review!;
+    const b = chosen.review!;
+    if (a.quorum > b.quorum || (a.quorum === b.quorum && a.distinctTeams > b.distinctTeams)) chosen = v;
+  }
+  const review: ReviewRequirement = {
+    ...chosen.review!,
+    breakGlassAllowed: !protectedTarget && reviews.every((v) => v.review!.breakGlassAllowed),
+    excludeAgentOwner: reviews.some((v) => v.review!.excludeAgentOwner),
+  };
+  return { outcome, review, grantTtlSeconds: Math.min(...reviews.map((v) => v.grantTtlSeconds)) };
+}
+
+function requirement(spec: ReviewSpec, d: Defaults): ReviewRequirement {
+  return {
+    reviewerSet: spec.reviewerSet,
+    quorum: spec.quorum,
+    distinctTeams: spec.distinctTeams,
+    reviewWindowSeconds: spec.reviewWindowSeconds ?? d.reviewWindowSeconds,
+    excludeAgentOwner: spec.excludeAgentOwner,
+    breakGlassAllowed: spec.breakGlass,
+    ...(spec.escalateTo === undefined ? {} : { escalateTo: spec.escalateTo }),
+  };
+}
+
+function defaultReview(d: Defaults): ReviewRequirement {
+  return {
+    reviewerSet: d.defaultReviewerSet,
+    quorum: 1,
+    distinctTeams: 1,
+    reviewWindowSeconds: d.reviewWindowSeconds,
+    excludeAgentOwner: true,
+    breakGlassAllowed: true,
+  };
+}
+
+function outcomeText(outcome: Outcome, review?: ReviewRequirement, reason?: string): string {
+  if (outcome === 'allow') return 'allow';
+  if (outcome === 'reject') return `reject${reason === undefined ? '' : `: ${reason}`}`;
+  return review === undefined ? 'review' : `review by ${describeReview(review)}`;
+}
+
+function pick<T extends object, K extends keyof T>(o: T, key: K): Partial<Pick<T, K>> {
+  return o[key] === undefined ? {} : ({ [key]: o[key] } as Pick<T, K>);
+}

@@ -1,0 +1,109 @@
+import type { BoundedAction, Resource } from '../gate-request.js';
+import { DATA_CLASSES, type DataClass, type EvidenceTrigger, type Label, type Reversibility } from './schema.js';
+import type { CompiledAsset, CompiledProtected, PolicySet, SubjectFacts } from './types.js';
+
+/**
+ * What the policy knows about each action of a request: catalog entry, labels, data, assets.
+ * Shared by the risk classifier and the evaluator so resources are matched once.
+ */
+
+/** Sensitivity of each data class as an index into RISK_LEVELS (low … critical). */
+export const DATA_SENSITIVITY: Readonly<Record<DataClass, number>> = {
+  public: 0,
+  internal: 0,
+  confidential: 1,
+  pii: 2,
+  financial: 2,
+  regulated: 3,
+  secret: 3,
+};
+
+/** A data class declared by an agent that the policy does not know counts as this. */
+const UNKNOWN_CLASS_SENSITIVITY = DATA_SENSITIVITY.confidential;
+const KNOWN_CLASSES = new Set<string>(DATA_CLASSES);
+
+/** Sensitivity of a data class name, known or not (unknown names are not trusted to be harmless). */
+export function sensitivityOf(dataClass: string): number {
+  return KNOWN_CLASSES.has(dataClass) ? DATA_SENSITIVITY[dataClass as DataClass] : UNKNOWN_CLASS_SENSITIVITY;
+}
+
+/** The main action (`action`) and each downstream action (`downstream[i]`), analysed. */
+export function analyzeSubjects(request: BoundedAction, policy: PolicySet): SubjectFacts[] {
+  const subjects = [subjectFacts('action', request.action, request.resources, request, policy)];
+  request.downstream?.forEach((d, i) => subjects.push(subjectFacts(`downstream[${i}]`, d.action, d.resources ?? [], undefined, policy)));
+  return subjects;
+}
+
+function subjectFacts(
+  subject: string,
+  action: string,
+  resources: readonly Resource[],
+  withEvidence: BoundedAction | undefined,
+  policy: PolicySet,
+): SubjectFacts {
+  const catalog = policy.index.action(action);
+  const labels = new Set<Label>(catalog?.labels ?? []);
+  // Unknown actions are assumed irreversible: fail closed.
+  let reversibility: Reversibility = catalog?.entry.reversibility ?? 'irreversible';
+  const triggers: EvidenceTrigger[] = [];
+  if (catalog !== undefined && catalog.evidence.length > 0 && withEvidence !== undefined) {
+    const text = evidenceText(withEvidence);
+    for (const { regex, trigger } of catalog.evidence) {
+      if (!regex.test(text)) continue;
+      triggers.push(trigger);
+      for (const l of trigger.labels) labels.add(l);
+      if (trigger.reversibility !== undefined && rank(trigger.reversibility) > rank(reversibility)) reversibility = trigger.reversibility;
+    }
+  }
+  if (labels.has('irreversible')) reversibility = 'irreversible';
+  if (reversibility === 'irreversible') labels.add('irreversible');
+
+  const dataClasses = new Set<string>();
+  const regions = new Set<string>();
+  const assets: CompiledAsset[] = [];
+  const protectedHits: CompiledProtected[] = [];
+  let criticality = 0;
+  for (const resource of resources) {
+    for (const a of policy.index.assetsFor(resource)) {
+      assets.push(a);
+      criticality = Math.max(criticality, CRITICALITY[a.asset.criticality]);
+      for (const c of a.asset.dataClasses) dataClasses.add(c);
+      if (a.asset.region !== undefined) regions.add(a.asset.region);
+    }
+    for (const p of policy.index.protectedFor(resource)) if (!protectedHits.includes(p)) protectedHits.push(p);
+    // What the agent declares only adds: a class or region it names can raise sensitivity, never hide one.
+    const declared = resource.attributes?.dataClass;
+    if (typeof declared === 'string') for (const c of declared.split(',')) if (c.trim() !== '') dataClasses.add(c.trim().toLowerCase());
+    const region = resource.attributes?.region;
+    if (typeof region === 'string' && region !== '') regions.add(region.toLowerCase());
+  }
+  let sensitivity = 0;
+  for (const c of dataClasses) sensitivity = Math.max(sensitivity, sensitivityOf(c));
+  if (sensitivity >= DATA_SENSITIVITY.confidential) labels.add('data-sensitive');
+
+  return {
+    subject,
+    action,
+    catalog,
+    labels,
+    reversibility,
+    resources,
+    dataClasses,
+    regions,
+    criticality,
+    assets,
+    protectedHits,
+    triggers,
+  };
+}
+
+const CRITICALITY = { low: 0, medium: 1, high: 2, critical: 3 } as const;
+const rank = (r: Reversibility) => (r === 'reversible' ? 0 : r === 'compensatable' ? 1 : 2);
+
+/** The text evidence triggers look at: what reviewers read as the change itself. */
+function evidenceText(request: BoundedAction): string {
+  const parts: string[] = [];
+  if (request.evidence.diff !== undefined) parts.push(request.evidence.diff);
+  if (request.evidence.commands !== undefined) parts.push(...request.evidence.commands);
+  return parts.join('\n');
+}
