@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
-import { canonicalJson } from '../../core/evidence-hash.js';
+import { canonicalJson, sha256OfJson } from '../../core/evidence-hash.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { agentIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
 import { runScript, type ScriptReply } from './scripts.js';
@@ -52,6 +52,40 @@ export type VoteResult =
 export type TransitionResult =
   | { kind: 'moved'; gate: Gate; from: GateState }
   | { kind: 'noop'; gate: Gate };
+
+/** What a redeem presents and, when the caller read the gate as redeemable, the grant it minted. */
+export interface RedeemRequest {
+  now: number;
+  actor: string;
+  presentedHash: string;
+  /** The gate's evidence hash, from its record (which never changes after create). */
+  approvedHash: string;
+  /** The request's Idempotency-Key: a retry with the same key gets the same grant once more. */
+  idempotencyKey?: string;
+  grant?: { token: string; jti: string; exp: number; note: Record<string, unknown> };
+  audit: { redeem: AuditEntry; invalidate: AuditEntry; redeliver: AuditEntry };
+}
+
+/** How a redeem ended; refusals are values here, the use case turns them into errors. */
+export type RedeemOutcome =
+  | { kind: 'redeemed'; gate: Gate }
+  | { kind: 'redelivered'; gate: Gate; token: string }
+  | { kind: 'invalidated'; gate: Gate }
+  | { kind: 'expired'; gate: Gate }
+  | { kind: 'replay'; gate: Gate }
+  | { kind: 'not_approved'; gate: Gate }
+  /** Redeemable, but no grant was passed: the caller's read was older than the gate. */
+  | { kind: 'unminted'; gate: Gate };
+
+const REDEEM_OUTCOMES: Record<number, RedeemOutcome['kind']> = {
+  1: 'redeemed',
+  2: 'redelivered',
+  [-2]: 'not_approved',
+  [-3]: 'expired',
+  [-6]: 'replay',
+  [-7]: 'invalidated',
+  [-8]: 'unminted',
+};
 
 /**
  * Gates in Redis. Every write is one Lua script that checks, moves and appends the audit
@@ -236,6 +270,40 @@ export class GateStore {
     }
   }
 
+  /**
+   * Redeems an approved gate in one script (redeem-3.lua): state, execution window and evidence
+   * hash are checked there, and the gate moves to `redeemed` with `grant` recorded, or to
+   * `invalidated` when the hash differs, or to `expired` when the window is over.
+   */
+  async redeem(id: string, request: RedeemRequest): Promise<RedeemOutcome> {
+    const keys = gateKeys(id);
+    const entry = (e: AuditEntry) => [canonicalJson(e), sha256OfJson(e).slice('sha256:'.length)];
+    const grant = request.grant;
+    const reply = await runScript(this.redis, 'redeem-3', [keys.gate, keys.audit, keys.notes], [
+      request.now,
+      request.presentedHash,
+      request.approvedHash,
+      request.actor,
+      request.idempotencyKey === undefined ? '' : sha256OfJson(['redeem', request.idempotencyKey]),
+      grant?.token ?? '',
+      grant?.jti ?? '',
+      grant?.exp ?? '',
+      grant ? JSON.stringify(grant.note) : '',
+      ...entry(request.audit.redeem),
+      ...entry(request.audit.invalidate),
+      ...entry(request.audit.redeliver),
+    ]);
+    const code = Number(reply[0]);
+    const kind = REDEEM_OUTCOMES[code];
+    const gate = code === -1 ? undefined : await this.read(id);
+    if (!gate || !kind) {
+      if (code === -1 || !gate) throw new CountersignError(ErrorCode.GateNotFound, `no gate ${id}`, { details: { gateId: id } });
+      throw new CountersignError(ErrorCode.Internal, `redeem script answered ${code}`);
+    }
+    if (kind === 'redeemed' || kind === 'invalidated' || kind === 'expired') await this.indexDeadline(gate);
+    return kind === 'redelivered' ? { kind, gate, token: String(reply[1]) } : { kind, gate };
+  }
+
   /** Records who may vote on a gate (user id → team label), resolved when it is posted. */
   async setReviewers(id: string, members: ReadonlyMap<string, string | undefined>): Promise<void> {
     const key = gateKeys(id).reviewers;
@@ -289,6 +357,14 @@ export class GateStore {
   /** Attaches a fact to a gate that does not change its state (e.g. the Slack message ref). */
   async annotate(id: string, name: string, value: unknown): Promise<void> {
     await this.redis.hset(gateKeys(id).notes, name, JSON.stringify(value));
+  }
+
+  /**
+   * Claims a one-time fact on a gate (HSETNX): true for exactly one caller, however many
+   * processes try at once. Used to make side effects such as a thread reply happen once.
+   */
+  async claimNote(id: string, name: string, value: unknown): Promise<boolean> {
+    return (await this.redis.hsetnx(gateKeys(id).notes, name, JSON.stringify(value))) === 1;
   }
 
   private async index(id: string, agentId: string, createdAt: number): Promise<void> {

@@ -93,8 +93,8 @@ export class SlackBroker implements GateObserver {
     const set = this.reviewerSetOf(gate);
     await writes.update(ref, this.render(gate, set));
     if (!isTerminal(gate.state) && gate.state !== 'approved') return;
-    if (gate.annotations[NOTE_THREAD_REPLY] === gate.state) return;
-    await store.annotate(gateId, NOTE_THREAD_REPLY, gate.state);
+    // One thread reply per outcome, whichever process or observer gets here first.
+    if (!(await store.claimNote(gateId, `${NOTE_THREAD_REPLY}:${gate.state}`, this.deps.now()))) return;
     await writes.post(ref.channel, renderDecisionThreadReply(gate), { threadTs: ref.ts });
     const dm = gate.annotations[NOTE_REQUESTER_DM] as MessageRef | undefined;
     if (dm) {
