@@ -4,6 +4,7 @@ import { isCountersignError } from './core/errors.js';
 import { createLogger } from './logger.js';
 import { startPrivateRedis } from './adapters/redis/private-redis.js';
 import { startCountersign } from './countersign.js';
+import { provideDevelopmentSecrets } from './dev-secrets.js';
 
 /**
  * `npm start`: the one process entry point. Without REDIS_URL it runs on embedded defaults:
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
     privateRedis = await startPrivateRedis();
     redisUrl = privateRedis.url;
     logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
+    // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
+    await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
   }
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
