@@ -10,8 +10,6 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   policy: async () => (await import('./policy.js')).benchPolicy(),
   grants: async () => (await import('./grants.js')).benchGrants(),
   redeem: async () => (await import('./redeem.js')).benchRedeem(),
-  clicks: async () => (await import('./clicks.js')).benchClicks(),
-  expiry: async () => (await import('./expiry.js')).benchExpiry(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
