@@ -20,6 +20,7 @@ import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
+import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 
 export interface CountersignOptions {
   config: Config;
@@ -28,6 +29,8 @@ export interface CountersignOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   observers?: GateObserver[];
+  /** Queue and worker settings (tests shorten intervals); `runWorkers: false` only enqueues. */
+  background?: Partial<BackgroundOptions>;
 }
 
 /** A running Countersign: the HTTP server and everything behind it. */
@@ -39,6 +42,8 @@ export interface Countersign {
   overrides: PolicyOverrides;
   server: Server;
   slack?: { app: SlackApp; broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory };
+  /** Queues, workers and sweeper (timers, revalidation, deliveries, Slack writes). */
+  background: Background;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,9 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   } else {
     logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');
   }
+  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack }, options.background);
+  ctx.observers.push(...background.observers);
+  if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
 
   const router = new Router(logger);
   mountAgentApi(router, ctx, authenticator);
@@ -106,12 +114,15 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     overrides,
     server,
     ...(slack ? { slack } : {}),
+    background,
     async close() {
       await slackApp?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      // After the HTTP side stopped taking requests: running jobs finish (or are released).
+      await background.close();
     },
   };
 }

@@ -63,5 +63,8 @@ export function checkJobId(id: string): string {
 /** Per-gate Redis hash for the Slack write state (what was posted, which revision is shown). */
 export const slackStateKey = (gateId: string) => `cs:{g:${gateId}}:slack`;
 
-/** Next moment a write to a channel is allowed (epoch ms), shared by every process. */
-export const channelSlotKey = (channel: string) => `cs:slack:next:${channel}`;
+/**
+ * Per-channel pacing keys, shared by every process: `next` is when the next message may be
+ * posted (epoch ms), `hold` is when a 429's Retry-After ends. One hash tag per channel.
+ */
+export const channelKeys = (channel: string) => ({ next: `cs:slack:{${channel}}:next`, hold: `cs:slack:{${channel}}:hold` });

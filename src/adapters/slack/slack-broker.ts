@@ -26,15 +26,29 @@ export interface SlackBrokerDeps {
   logger: Logger;
 }
 
+/** Where the broker's writes go when background workers make them (paced per channel, retried). */
+export interface SlackWriteRouting {
+  changed(change: GateChange): Promise<void>;
+  refresh(gateId: string): Promise<void>;
+}
+
 /**
  * Keeps Slack telling the truth about every gate that needs humans: posts the change record to
  * the reviewer set's channel, tells the requester, updates the message after each vote, and at
  * the end removes the buttons, states the outcome and records it in the thread.
  */
 export class SlackBroker implements GateObserver {
+  private routing: SlackWriteRouting | undefined;
+
   constructor(private readonly deps: SlackBrokerDeps) {}
 
+  /** From now on, writes are queued through `routing` (the Slack write queue) instead of made here. */
+  routeWritesThrough(routing: SlackWriteRouting): void {
+    this.routing = routing;
+  }
+
   async gateChanged(change: GateChange): Promise<void> {
+    if (this.routing) return this.routing.changed(change);
     if (change.event === 'create') {
       if (change.gate.state === 'pending_review') await this.postReview(change.gate.id);
       return;
@@ -87,6 +101,7 @@ export class SlackBroker implements GateObserver {
   async refresh(gateId: string, note?: string): Promise<void> {
     const { store, writes } = this.deps;
     if (note) await store.annotate(gateId, NOTE_NOTICE, note);
+    if (this.routing) return this.routing.refresh(gateId);
     const gate = await store.get(gateId, this.deps.now());
     const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
     if (!gate || !ref) return;

@@ -1,0 +1,229 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AppContext, GateObserver } from '../../app/ports.js';
+import { EvidenceProbeFailed, revalidateGate, type RevalidationOutcome } from '../../app/revalidate.js';
+import type { PolicySet } from '../../core/policy/types.js';
+import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
+import type { SlackBroker } from '../slack/slack-broker.js';
+import type { SlackWrites } from '../slack/slack-writes.js';
+import { ChannelLimiter } from './channel-limiter.js';
+import {
+  DEFAULT_DELIVERY_OPTIONS,
+  GateDeliveries,
+  listParkedDeliveries,
+  replayParkedDelivery,
+  runDelivery,
+  type DeliveryJobData,
+  type DeliveryOptions,
+  type ParkedDelivery,
+} from './deliveries.js';
+import { jobId, QUEUE, QUEUE_PREFIX, TIMER_JOB, type QueueName } from './names.js';
+import { PostOnce } from './post-once.js';
+import { GateRevalidation, HttpEvidenceProbe, runRevalidation, type RevalidationJobData } from './revalidation.js';
+import { SlackJobs } from './slack-jobs.js';
+import { SlackNudges } from './slack-nudges.js';
+import { SlackOutbox, type SlackJobData } from './slack-outbox.js';
+import { Sweeper } from './sweeper.js';
+import { DEFAULT_SCHEDULE, type TimerSchedule } from './timer-plan.js';
+import { GateTimers, runTimer, type TimerJobData } from './timers.js';
+
+export interface BackgroundOptions {
+  /** Run workers in this process (the queues are always there, to enqueue). */
+  runWorkers: boolean;
+  prefix: string;
+  schedule: TimerSchedule;
+  concurrency: Record<QueueName, number>;
+  sweepEveryMs: number;
+  sweepGraceMs: number;
+  sweepBatch: number;
+  /** How often every waiting gate is checked for a lost timer chain (also once at start). */
+  rearmEveryMs: number;
+  revalidateEveryMs: number;
+  /** Timeout of each request to an agent (callbacks, revalidation). */
+  httpTimeoutMs: number;
+  delivery: DeliveryOptions;
+  slackChannelSpacingMs: number;
+  /** How long a post attempt of unknown fate is waited for before the history is checked. */
+  slackClaimGraceMs: number;
+  /** A job whose worker stops renewing its lock (it died) is taken over after this. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** On close, running jobs get this long to finish before the workers let go of them. */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
+  runWorkers: true,
+  prefix: QUEUE_PREFIX,
+  schedule: DEFAULT_SCHEDULE,
+  concurrency: { timers: 50, revalidation: 10, deliveries: 20, slack: 10 },
+  sweepEveryMs: 5_000,
+  sweepGraceMs: 2_000,
+  sweepBatch: 500,
+  rearmEveryMs: 10 * 60_000,
+  revalidateEveryMs: 3 * 60_000,
+  httpTimeoutMs: 10_000,
+  delivery: DEFAULT_DELIVERY_OPTIONS,
+  slackChannelSpacingMs: 1_000,
+  slackClaimGraceMs: 15_000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  closeTimeoutMs: 10_000,
+};
+
+export interface BackgroundDeps {
+  /** The app's connection; BullMQ gets its own duplicates. */
+  redis: Redis;
+  ctx: AppContext;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  policy: () => PolicySet;
+  slack?: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+}
+
+export type RevalidateNowResult = RevalidationOutcome | { kind: 'unreachable'; reason: string };
+
+/** The background side of a process: queues (always), workers (when asked), and their observers. */
+export interface Background {
+  queues: { timers: Queue<TimerJobData>; revalidation: Queue<RevalidationJobData>; deliveries: Queue<DeliveryJobData>; slack: Queue<SlackJobData> };
+  /** Timers, revalidation and deliveries; add them to the app's observers. */
+  observers: GateObserver[];
+  timers: GateTimers;
+  sweeper: Sweeper;
+  /** Set when Slack is configured: route the broker's writes through it. */
+  outbox?: SlackOutbox;
+  /**
+   * Asks the agent for the current evidence hash now (the redeem path). Drift invalidates the
+   * gate; `unreachable` must be treated as a refusal, never as "unchanged".
+   */
+  revalidateNow(gateId: string): Promise<RevalidateNowResult>;
+  listParkedDeliveries(start?: number, end?: number): Promise<ParkedDelivery[]>;
+  replayParkedDelivery(jobId: string): Promise<boolean>;
+  /** Stops taking work, lets running jobs finish (up to closeTimeoutMs), closes the queues. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the queues and, unless `runWorkers` is false, the workers and the sweeper's schedule.
+ * Several processes can run this against one Redis: job ids and the gate scripts make them
+ * behave as one.
+ */
+export async function startBackground(deps: BackgroundDeps, overrides: Partial<BackgroundOptions> = {}): Promise<Background> {
+  const options: BackgroundOptions = { ...DEFAULT_BACKGROUND_OPTIONS, ...overrides };
+  const { ctx, logger, env } = deps;
+  // BullMQ needs `maxRetriesPerRequest: null` (its blocking reads must not give up).
+  const connection = deps.redis.duplicate({ maxRetriesPerRequest: null });
+  const queueOptions = { connection, prefix: options.prefix };
+  const queues = {
+    timers: new Queue<TimerJobData>(QUEUE.timers, queueOptions),
+    revalidation: new Queue<RevalidationJobData>(QUEUE.revalidation, queueOptions),
+    deliveries: new Queue<DeliveryJobData>(QUEUE.deliveries, queueOptions),
+    slack: new Queue<SlackJobData>(QUEUE.slack, queueOptions),
+  };
+  for (const queue of Object.values(queues)) queue.on('error', (err) => logger.warn({ err: err.message, queue: queue.name }, 'queue error'));
+
+  const timers = new GateTimers(queues.timers, ctx.now, options.schedule);
+  const revalidation = new GateRevalidation(queues.revalidation, ctx.now, options.revalidateEveryMs);
+  const deliveries = new GateDeliveries(queues.deliveries, options.delivery);
+  const sweeper = new Sweeper({ ctx, redis: deps.redis, timers, timerQueue: queues.timers, options: { graceMs: options.sweepGraceMs, batch: options.sweepBatch } });
+  const probe = new HttpEvidenceProbe({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs });
+
+  let outbox: SlackOutbox | undefined;
+  let slackJobs: SlackJobs | undefined;
+  let nudges: SlackNudges | undefined;
+  if (deps.slack) {
+    const { broker, writes, directory } = deps.slack;
+    outbox = new SlackOutbox(queues.slack, ctx.store);
+    const limiter = new ChannelLimiter(deps.redis, options.slackChannelSpacingMs);
+    const postOnce = new PostOnce({ redis: deps.redis, writes, logger, claimGraceMs: options.slackClaimGraceMs });
+    slackJobs = new SlackJobs({ store: ctx.store, broker, directory, writes, outbox, limiter, postOnce, redis: deps.redis, now: ctx.now, logger });
+    nudges = new SlackNudges({ outbox, broker, directory, store: ctx.store, policy: deps.policy });
+  }
+
+  const workers: Worker[] = [];
+  if (options.runWorkers) {
+    const workerOptions = (name: QueueName) => ({
+      connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency[name],
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+    });
+    const timerWorker = new Worker<TimerJobData>(
+      QUEUE.timers,
+      async (job: Job<TimerJobData>, token?: string) => {
+        if (job.name === TIMER_JOB.sweep) return sweeper.sweepOverdue();
+        if (job.name === TIMER_JOB.rearm) return sweeper.rearmAll();
+        return runTimer({ ctx, timers, nudges }, job, token);
+      },
+      workerOptions('timers'),
+    );
+    const revalidationWorker = new Worker<RevalidationJobData>(
+      QUEUE.revalidation,
+      (job) => runRevalidation({ ctx, probe, scheduler: revalidation }, job),
+      workerOptions('revalidation'),
+    );
+    const deliveryWorker = new Worker<DeliveryJobData>(
+      QUEUE.deliveries,
+      (job) => runDelivery({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs }, job),
+      workerOptions('deliveries'),
+    );
+    workers.push(timerWorker, revalidationWorker, deliveryWorker);
+    // Only a process that can talk to Slack takes Slack jobs.
+    if (slackJobs) {
+      const jobs = slackJobs;
+      workers.push(new Worker<SlackJobData>(QUEUE.slack, (job, token) => jobs.run(job, token), workerOptions('slack')));
+    }
+    for (const worker of workers) {
+      worker.on('error', (err) => logger.warn({ err: err.message, queue: worker.name }, 'worker error'));
+      worker.on('failed', (job, err) => {
+        if (!job) return;
+        const parked = job.attemptsMade >= (job.opts.attempts ?? 1);
+        logger.warn(
+          { queue: worker.name, jobId: job.id, gateId: (job.data as { gateId?: string }).gateId, attempt: job.attemptsMade, parked, err: err.message },
+          parked ? 'job failed for good' : 'job failed; will retry',
+        );
+      });
+    }
+    const template = { opts: { removeOnComplete: true, removeOnFail: { count: 100 } } };
+    await queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: options.sweepEveryMs }, { name: TIMER_JOB.sweep, ...template });
+    await queues.timers.upsertJobScheduler(TIMER_JOB.rearm, { every: options.rearmEveryMs }, { name: TIMER_JOB.rearm, ...template });
+    // A re-arm pass at start (one per minute however many processes start): timers lost while
+    // nothing ran (a Redis restart without the queue's keys) come back before the first period.
+    await queues.timers.add(TIMER_JOB.rearm, {} as TimerJobData, { jobId: jobId.sweepBoot(Math.floor(Date.now() / 60_000)), ...template.opts });
+  }
+
+  return {
+    queues,
+    observers: [timers, revalidation, deliveries],
+    timers,
+    sweeper,
+    ...(outbox ? { outbox } : {}),
+    async revalidateNow(gateId) {
+      try {
+        return await revalidateGate(ctx, probe, gateId);
+      } catch (err) {
+        if (err instanceof EvidenceProbeFailed) return { kind: 'unreachable', reason: err.message };
+        throw err;
+      }
+    },
+    listParkedDeliveries: (start, end) => listParkedDeliveries(queues.deliveries, start, end),
+    replayParkedDelivery: (id) => replayParkedDelivery(queues.deliveries, id),
+    async close() {
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), options.closeTimeoutMs);
+      });
+      if ((await Promise.race([graceful, timedOut])) === 'timeout') {
+        // Still running: let go. Their locks lapse and another worker takes the jobs over.
+        logger.warn({ timeoutMs: options.closeTimeoutMs }, 'jobs still running at shutdown; releasing them');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      clearTimeout(timer);
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}

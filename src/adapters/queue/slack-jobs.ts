@@ -1,0 +1,247 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { ErrorCode as SlackErrorCode } from '@slack/web-api';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { renderDecisionThreadReply, renderRequesterNotice } from '../../../blocks/notices.js';
+import type { Gate } from '../../core/gate.js';
+import { isTerminal } from '../../core/gate-state.js';
+import type { GateStore } from '../redis/gate-store.js';
+import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
+import { NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
+import { SlackRateLimited, type MessageRef, type SlackWrites } from '../slack/slack-writes.js';
+import type { ChannelLimiter } from './channel-limiter.js';
+import { slackStateKey, SLACK_JOB } from './names.js';
+import type { PostOnce, PostOnceResult } from './post-once.js';
+import { revision, type SlackJobData, type SlackOutbox } from './slack-outbox.js';
+
+export interface SlackJobDeps {
+  store: GateStore;
+  broker: SlackBroker;
+  directory: ReviewerDirectory;
+  writes: SlackWrites;
+  outbox: SlackOutbox;
+  limiter: ChannelLimiter;
+  postOnce: PostOnce;
+  redis: Redis;
+  now: () => number;
+  logger: Logger;
+}
+
+/** Sets `field` to `value` only when it is larger than what is there (two workers never step back). */
+const RAISE = `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
+return 0`;
+
+type Waiting = { job: Job<SlackJobData>; token: string | undefined };
+
+/**
+ * Runs Slack write jobs. Each write first takes its channel's slot (about one per second per
+ * channel); an early job is moved back to the delayed set rather than holding a worker. A 429
+ * holds only its own channel for `Retry-After` and re-delays only this job; other channels and
+ * the client keep going. Rate-limit waits do not use up a job's attempts.
+ */
+export class SlackJobs {
+  constructor(private readonly deps: SlackJobDeps) {
+    if (typeof (deps.redis as unknown as Record<string, unknown>).csRaiseField !== 'function') {
+      deps.redis.defineCommand('csRaiseField', { numberOfKeys: 1, lua: RAISE });
+    }
+  }
+
+  async run(job: Job<SlackJobData>, token: string | undefined): Promise<string> {
+    const w = { job, token };
+    try {
+      switch (job.name) {
+        case SLACK_JOB.post:
+          return await this.post(w, job.data.gateId!);
+        case SLACK_JOB.update:
+          return await this.update(w, job.data.gateId!);
+        case SLACK_JOB.reply:
+          return await this.reply(w, job.data.gateId!, job.data.state!);
+        case SLACK_JOB.dm:
+          return await this.dm(w, job.data.gateId!);
+        case SLACK_JOB.dmUpdate:
+          return await this.dmUpdate(w, job.data.gateId!, job.data.state!);
+        case SLACK_JOB.thread:
+          return await this.thread(w, job.data);
+        case SLACK_JOB.ephemeral:
+          await this.clear(w, job.data.channel!);
+          await this.deps.writes.ephemeral(job.data.channel!, job.data.user!, job.data.text!);
+          return 'sent';
+        default:
+          throw new UnrecoverableError(`unknown Slack job ${job.name}`);
+      }
+    } catch (err) {
+      const limited = rateLimit(err);
+      if (!limited) throw err;
+      const until = Date.now() + limited.retryAfterSeconds * 1000;
+      const opens = limited.channel ? await this.deps.limiter.hold(limited.channel, until) : until;
+      this.deps.logger.warn({ jobId: job.id, channel: limited.channel, method: limited.method, retryAfterSeconds: limited.retryAfterSeconds }, 'Slack rate limit: job delayed');
+      return this.delay(w, opens);
+    }
+  }
+
+  /** The first post of a gate's change record (reviewers are recorded before it appears). */
+  private async post(w: Waiting, gateId: string): Promise<string> {
+    const { store, broker, directory, outbox } = this.deps;
+    let gate = await store.get(gateId, this.deps.now());
+    if (!gate) return 'gone';
+    const set = broker.reviewerSetOf(gate);
+    if (!set) {
+      this.deps.logger.error({ gateId }, 'no reviewer set to post to');
+      return 'no_reviewer_set';
+    }
+    const existing = await store.reviewers(gateId);
+    const merged = new Map<string, string | undefined>(await directory.members(set));
+    for (const [user, team] of existing) merged.set(user, team);
+    await store.setReviewers(gateId, merged);
+    if (gate.annotations[NOTE_REQUESTER] === undefined) {
+      const requester = gate.request.context.requester;
+      const slackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
+      if (slackId) await store.annotate(gateId, NOTE_REQUESTER, slackId);
+    }
+    gate = (await store.read(gateId))!;
+    // The DM's channel and slot first, so that the DM follows the record without a gap.
+    const dmChannel = await this.prepareDm(w, gate);
+    await this.slot(w, set.channel);
+    const ref = await this.posted(w, await this.deps.postOnce.post(gateId, 'record', set.channel, broker.render(gate, set)));
+    await store.annotate(gateId, NOTE_MESSAGE, ref);
+    if (dmChannel) await this.sendDm(w, gate, dmChannel, ref);
+    await this.markRendered(gateId, 'rendered', revision(gate));
+    this.deps.logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
+    const latest = (await store.read(gateId))!;
+    if (revision(latest) !== revision(gate)) await outbox.update(latest);
+    return 'posted';
+  }
+
+  /** Shows the gate's current state on its change record (coalesced: an older revision is skipped). */
+  private async update(w: Waiting, gateId: string): Promise<string> {
+    const { store, broker, outbox, writes } = this.deps;
+    const gate = await store.get(gateId, this.deps.now());
+    const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
+    // Not posted yet: the post job renders the state current when it posts.
+    if (!gate || !ref) return 'not_posted';
+    const shown = revision(gate);
+    const rendered = Number((await this.deps.redis.hget(slackStateKey(gateId), 'rendered')) ?? -1);
+    if (rendered < shown) {
+      await this.clear(w, ref.channel);
+      await writes.update(ref, broker.render(gate, broker.reviewerSetOf(gate)));
+      await this.markRendered(gateId, 'rendered', shown);
+    }
+    if (gate.state === 'approved' || isTerminal(gate.state)) {
+      await outbox.reply(gateId, gate.state);
+      if (gate.annotations[NOTE_REQUESTER_DM] !== undefined) await outbox.dmUpdate(gateId, gate.state);
+    }
+    // The gate may have moved while we rendered: make sure its newest state is queued too.
+    const latest = await store.read(gateId);
+    if (latest && revision(latest) > shown) await outbox.update(latest);
+    return rendered < shown ? 'updated' : 'current';
+  }
+
+  /** The thread reply that records a decision, once per final state. */
+  private async reply(w: Waiting, gateId: string, state: string): Promise<string> {
+    const gate = await this.deps.store.read(gateId);
+    const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
+    if (!gate || !ref || gate.state !== state) return 'moved_on';
+    await this.slot(w, ref.channel);
+    await this.posted(w, await this.deps.postOnce.post(gateId, `reply-${state}`, ref.channel, renderDecisionThreadReply(gate), ref.ts));
+    return 'posted';
+  }
+
+  /** Tells the requester, in a DM, that a request was made on their behalf. */
+  private async dm(w: Waiting, gateId: string): Promise<string> {
+    const gate = await this.deps.store.read(gateId);
+    if (!gate) return 'gone';
+    const channel = await this.prepareDm(w, gate);
+    if (!channel) return 'no_dm';
+    await this.sendDm(w, gate, channel, gate.annotations[NOTE_MESSAGE] as MessageRef | undefined);
+    return 'posted';
+  }
+
+  /** The requester's DM channel with its posting slot taken, or undefined when no DM is due. */
+  private async prepareDm(w: Waiting, gate: Gate): Promise<string | undefined> {
+    const user = gate.annotations[NOTE_REQUESTER];
+    if (typeof user !== 'string' || gate.annotations[NOTE_REQUESTER_DM] !== undefined) return undefined;
+    if (await this.deps.postOnce.recorded(gate.id, 'dm')) return undefined;
+    const opened = await this.deps.writes.client.conversations.open({ users: user });
+    const channel = opened.channel?.id;
+    if (!channel) throw new Error(`conversations.open gave no channel for ${user}`);
+    await this.slot(w, channel);
+    return channel;
+  }
+
+  private async sendDm(w: Waiting, gate: Gate, channel: string, record: MessageRef | undefined): Promise<void> {
+    const { store, writes, broker, directory, outbox } = this.deps;
+    const permalink = record ? await writes.permalink(record) : undefined;
+    const set = broker.reviewerSetOf(gate);
+    const notice = renderRequesterNotice(gate, { now: this.deps.now(), ...(set ? { reviewers: directory.mention(set) } : {}), ...(permalink ? { permalink } : {}) });
+    const ref = await this.posted(w, await this.deps.postOnce.post(gate.id, 'dm', channel, notice));
+    await store.annotate(gate.id, NOTE_REQUESTER_DM, ref);
+    const latest = await store.read(gate.id);
+    if (latest && (latest.state === 'approved' || isTerminal(latest.state))) await outbox.dmUpdate(gate.id, latest.state);
+  }
+
+  /** Updates the requester's DM with how the request ended. */
+  private async dmUpdate(w: Waiting, gateId: string, state: string): Promise<string> {
+    const { store, writes, broker, directory } = this.deps;
+    const gate = await store.read(gateId);
+    const dm = gate?.annotations[NOTE_REQUESTER_DM] as MessageRef | undefined;
+    if (!gate || !dm) return 'no_dm';
+    const done = `dm:${state}`;
+    if (await this.deps.redis.hexists(slackStateKey(gateId), done)) return 'current';
+    await this.clear(w, dm.channel);
+    const set = broker.reviewerSetOf(gate);
+    await writes.update(dm, renderRequesterNotice(gate, { now: this.deps.now(), ...(set ? { reviewers: directory.mention(set) } : {}) }));
+    await this.deps.redis.hset(slackStateKey(gateId), done, this.deps.now());
+    return 'updated';
+  }
+
+  /** A reminder or escalation in the change record's thread, while the gate still waits. */
+  private async thread(w: Waiting, data: SlackJobData): Promise<string> {
+    const gate = await this.deps.store.read(data.gateId!);
+    if (!gate || gate.state !== 'pending_review') return 'moved_on';
+    const ref = gate.annotations[NOTE_MESSAGE] as MessageRef | undefined;
+    // The change record comes first; retried with backoff until it is there.
+    if (!ref) throw new Error(`change record of ${gate.id} not posted yet`);
+    await this.slot(w, ref.channel);
+    await this.posted(w, await this.deps.postOnce.post(gate.id, data.key!, ref.channel, data.message!, ref.ts));
+    return 'posted';
+  }
+
+  /** Takes the channel's posting slot, or waits for it. */
+  private async slot(w: Waiting, channel: string): Promise<void> {
+    const wait = await this.deps.limiter.reserve(channel);
+    if (wait > 0) await this.delay(w, wait);
+  }
+
+  /** Waits while the channel is held by a 429 (updates and ephemerals take no posting slot). */
+  private async clear(w: Waiting, channel: string): Promise<void> {
+    const wait = await this.deps.limiter.heldUntil(channel);
+    if (wait > 0) await this.delay(w, wait);
+  }
+
+  private async posted(w: Waiting, result: PostOnceResult): Promise<MessageRef> {
+    if (result.kind === 'wait') await this.delay(w, result.until);
+    return (result as Extract<PostOnceResult, { kind: 'posted' }>).ref;
+  }
+
+  /** Puts the job back in the delayed set until `until` (not an attempt) and leaves the handler. */
+  private async delay(w: Waiting, until: number): Promise<never> {
+    await w.job.moveToDelayed(Math.ceil(until), w.token);
+    throw new DelayedError();
+  }
+
+  private async markRendered(gateId: string, field: string, value: number): Promise<void> {
+    const redis = this.deps.redis as Redis & { csRaiseField(key: string, field: string, value: number): Promise<number> };
+    await redis.csRaiseField(slackStateKey(gateId), field, value);
+  }
+}
+
+/** A 429 from SlackWrites or straight from the Web API client. */
+function rateLimit(err: unknown): { channel?: string; method: string; retryAfterSeconds: number } | undefined {
+  if (err instanceof SlackRateLimited) return { method: err.method, retryAfterSeconds: err.retryAfterSeconds, ...(err.channel ? { channel: err.channel } : {}) };
+  const e = err as { code?: string; retryAfter?: number };
+  if (e?.code === SlackErrorCode.RateLimitedError) return { method: 'web-api', retryAfterSeconds: e.retryAfter ?? 1 };
+  return undefined;
+}
+

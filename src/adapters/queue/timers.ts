@@ -1,0 +1,116 @@
+import { DelayedError, type Job, type Queue } from 'bullmq';
+import { notify, type AppContext, type GateChange, type GateObserver } from '../../app/ports.js';
+import type { Gate } from '../../core/gate.js';
+import type { GateState } from '../../core/gate-state.js';
+import { expireIfDue } from './expiry.js';
+import { checkJobId, TIMER_JOB } from './names.js';
+import { DEFAULT_SCHEDULE, nextTimer, type Timer, type TimerSchedule } from './timer-plan.js';
+
+/** What a timer job carries: enough to find the gate and to tell whether it moved on. */
+export interface TimerJobData {
+  gateId: string;
+  /** The gate's version when the timer was armed. */
+  version: number;
+  state: GateState;
+  /** When the timer is due (epoch ms). */
+  at: number;
+  pct?: number;
+  to?: string;
+}
+
+/** Reviewer nudges in Slack (the change record's thread); absent when Slack is off. */
+export interface ReviewerNudges {
+  remind(gate: Gate, pct: number): Promise<void>;
+  /** Adds the fallback set's members to the gate's reviewers and tells them, once. */
+  escalate(gate: Gate, toSet: string): Promise<void>;
+}
+
+export const TIMER_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: true,
+  removeOnFail: { count: 1_000 },
+} as const;
+
+/**
+ * Arms a gate's next timer on every change (a GateObserver). Arming is idempotent: the job id
+ * names the effect, so processes that arm the same timer make one job.
+ */
+export class GateTimers implements GateObserver {
+  constructor(
+    private readonly queue: Queue,
+    private readonly now: () => number,
+    readonly schedule: TimerSchedule = DEFAULT_SCHEDULE,
+  ) {}
+
+  async gateChanged(change: GateChange): Promise<void> {
+    await this.arm(change.gate);
+  }
+
+  /** Arms the gate's next timer after `after` (default now); returns it, or undefined when nothing waits. */
+  async arm(gate: Gate, after: number = this.now()): Promise<Timer | undefined> {
+    const timer = nextTimer(gate, after, this.schedule);
+    if (!timer) return undefined;
+    const data: TimerJobData = { gateId: gate.id, version: gate.version, state: gate.state, at: timer.at };
+    if (timer.kind === 'remind') data.pct = timer.pct;
+    if (timer.kind === 'escalate') data.to = timer.to;
+    await this.queue.add(timer.kind, data, {
+      ...TIMER_JOB_OPTIONS,
+      jobId: checkJobId(timer.jobId),
+      delay: Math.max(0, timer.at - this.now()),
+    });
+    return timer;
+  }
+}
+
+export interface TimerDeps {
+  ctx: AppContext;
+  timers: GateTimers;
+  nudges?: ReviewerNudges | undefined;
+}
+
+/**
+ * Runs one timer job. Every branch re-reads the gate first and does nothing when it moved on,
+ * so a late, repeated or stale job is harmless.
+ */
+export async function runTimer(deps: TimerDeps, job: Job<TimerJobData>, token: string | undefined): Promise<string> {
+  const { ctx, timers } = deps;
+  const { gateId, version } = job.data;
+  if (job.name === TIMER_JOB.expire) {
+    const outcome = await expireIfDue(ctx, gateId, { actor: 'system:timer', expected: { version, state: job.data.state } });
+    switch (outcome.kind) {
+      case 'expired':
+      case 'gone':
+        return outcome.kind;
+      case 'already':
+        // Expired right after the version we were armed for, by us before a crash or by a read
+        // that enforced the deadline and told nobody: announce it (observers are idempotent).
+        if (outcome.gate.version === version + 1) {
+          await notify(ctx, { gate: outcome.gate, event: 'expire', from: job.data.state, actor: outcome.gate.resolution?.actor ?? 'system:deadline' });
+          return 'announced';
+        }
+        return 'already';
+      case 'early':
+      case 'moved_on': {
+        const gate = await ctx.store.read(gateId);
+        if (!gate) return 'gone';
+        if (outcome.kind === 'early' && gate.version === version) {
+          // Fired before the deadline (clock skew between hosts): wait for it.
+          await job.moveToDelayed(outcome.deadline, token);
+          throw new DelayedError();
+        }
+        await timers.arm(gate);
+        return 'moved_on';
+      }
+    }
+  }
+
+  const gate = await ctx.store.read(gateId);
+  if (!gate || gate.state !== 'pending_review') return 'moved_on';
+  // The next link first: a failing reminder must not break the chain up to the expiry.
+  await timers.arm(gate, Math.max(ctx.now(), job.data.at));
+  if (!deps.nudges) return 'no_slack';
+  if (job.name === TIMER_JOB.remind) await deps.nudges.remind(gate, job.data.pct ?? 0);
+  else if (job.name === TIMER_JOB.escalate && job.data.to) await deps.nudges.escalate(gate, job.data.to);
+  return job.name;
+}

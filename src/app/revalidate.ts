@@ -1,0 +1,79 @@
+import { NOTE_NOTICE } from '../adapters/slack/slack-broker.js';
+import { ErrorCode, isCountersignError } from '../core/errors.js';
+import type { Gate } from '../core/gate.js';
+import { notify, type AppContext } from './ports.js';
+
+/** Asks the agent for the evidence hash of what it would run now. */
+export interface EvidenceProbe {
+  /** Throws `EvidenceProbeFailed` when the agent cannot be reached or answers nonsense. */
+  currentHash(gate: Gate): Promise<string>;
+}
+
+/** The agent's revalidation endpoint could not be asked. Never read as "unchanged". */
+export class EvidenceProbeFailed extends Error {
+  override readonly name = 'EvidenceProbeFailed';
+}
+
+export type RevalidationOutcome =
+  | { kind: 'unchanged'; gate: Gate }
+  /** The evidence drifted: the gate is now `invalidated` (by this call or an earlier one). */
+  | { kind: 'drifted'; gate: Gate; reviewed: string; current: string }
+  | { kind: 'skipped'; reason: 'gone' | 'not_waiting' | 'no_url'; gate?: Gate };
+
+const WAITING = new Set<Gate['state']>(['pending_review', 'approved']);
+
+/** What the change record says when revalidation voids a gate. */
+export function driftNote(gate: Gate, current: string): string {
+  const what = gate.state === 'approved' ? 'approved' : 'under review';
+  return `evidence changed, approval void: ${what} ${gate.evidenceHash} now ${current}`;
+}
+
+/**
+ * Revalidation: while a gate waits (and right before it is redeemed) the agent is asked for
+ * the hash of what it would run now. A different hash voids the gate (`invalidated`), says so
+ * on the change record, and the observers tell the agent. A failed probe throws
+ * `EvidenceProbeFailed`: the caller retries, and must never treat it as approval.
+ */
+export async function revalidateGate(ctx: AppContext, probe: EvidenceProbe, gateId: string): Promise<RevalidationOutcome> {
+  const gate = await ctx.store.get(gateId, ctx.now());
+  if (!gate) return { kind: 'skipped', reason: 'gone' };
+  if (!WAITING.has(gate.state)) return { kind: 'skipped', reason: 'not_waiting', gate };
+  if (!gate.delivery.revalidateUrl) return { kind: 'skipped', reason: 'no_url', gate };
+
+  const current = await probe.currentHash(gate);
+  if (current === gate.evidenceHash) return { kind: 'unchanged', gate };
+
+  const now = ctx.now();
+  const actor = 'system:revalidation';
+  const note = driftNote(gate, current);
+  try {
+    const result = await ctx.store.transition(gateId, {
+      event: 'invalidate',
+      now,
+      set: { resolution: JSON.stringify({ event: 'invalidate', actor, at: now, reason: `reviewed ${gate.evidenceHash}, now ${current}` }) },
+      audit: { event: 'invalidate', actor, at: now, reviewed: gate.evidenceHash, current },
+    });
+    if (result.kind === 'moved') {
+      // The note goes on the gate before anyone is told, so the next rendering carries it.
+      await ctx.store.annotate(gateId, NOTE_NOTICE, note);
+      ctx.logger.warn(
+        { gateId, agentId: gate.agentId, agentSession: gate.request.context.agentSession, event: 'invalidate', actor, reviewed: gate.evidenceHash, current },
+        'evidence drifted: gate invalidated',
+      );
+      await notify(ctx, { gate: (await ctx.store.read(gateId)) ?? result.gate, event: 'invalidate', from: result.from, actor });
+    }
+    return { kind: 'drifted', gate: result.gate, reviewed: gate.evidenceHash, current };
+  } catch (err) {
+    if (isCountersignError(err, ErrorCode.DeadlinePassed)) {
+      // The window ended while we asked: the gate is expired now, and nobody else was told.
+      const expired = await ctx.store.read(gateId);
+      if (expired) await notify(ctx, { gate: expired, event: 'expire', from: gate.state, actor: 'system:deadline' });
+      return { kind: 'skipped', reason: 'not_waiting', ...(expired ? { gate: expired } : {}) };
+    }
+    if (isCountersignError(err, ErrorCode.GateConflict)) {
+      const moved = await ctx.store.read(gateId);
+      return { kind: 'skipped', reason: 'not_waiting', ...(moved ? { gate: moved } : {}) };
+    }
+    throw err;
+  }
+}

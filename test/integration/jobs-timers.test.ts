@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { jobId, TIMER_JOB } from '../../src/adapters/queue/names.js';
+import { demoUser } from '../../src/sandbox/demo-workspace.js';
+import { approve, changeRecord, ephemeralsFor, eventually } from '../support/slack.js';
+import { shortGate, startJobsApp, textOf, threadOf, withSlack, type JobsApp } from './jobs-support.js';
+
+let t: JobsApp;
+beforeAll(async () => {
+  t = await startJobsApp({ slack: true });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const read = async (id: string) => (await t.app.ctx.store.read(id))!;
+const audit = async (id: string) => (await t.app.ctx.store.auditTrail(id)).map((l) => ({ to: l.to, ...(JSON.parse(l.entry) as { actor: string }) }));
+
+/** Removes every timer job a gate can have, as if Redis had lost them. */
+async function loseTimers(id: string, version = 1) {
+  const q = t.app.background.queues.timers;
+  for (const job of [jobId.remind(id, 50), jobId.remind(id, 90), jobId.escalate(id), jobId.expire(id, version)]) await q.remove(job);
+}
+
+describe('expiry', () => {
+  test('a gate expires on time, once, and its change record says so', async () => {
+    // Setup: a two-second review window.
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 2 });
+    await eventually(() => changeRecord(t.slack!, gate.id));
+    // Execution: nothing but time.
+    const expired = await eventually(async () => ((await read(gate.id)).state === 'expired' ? read(gate.id) : undefined), 5_000);
+    // Validation: applied within a second of the deadline, by the timer, once.
+    const lateness = expired.updatedAt - gate.reviewDeadline!;
+    expect(lateness).toBeGreaterThanOrEqual(0);
+    expect(lateness).toBeLessThan(1_000);
+    const moves = (await audit(gate.id)).filter((e) => e.to === 'expired');
+    expect(moves).toEqual([expect.objectContaining({ actor: 'system:timer' })]);
+    const message = await eventually(() => {
+      const m = changeRecord(t.slack!, gate.id);
+      return m && textOf(m).includes('Expired') ? m : undefined;
+    });
+    expect(textOf(message)).not.toContain('"actions"');
+  });
+
+  test('a vote after the window is refused even when the expiry job was removed', async () => {
+    // Setup: no sweeper, and the gate's timers are lost right after it is created.
+    await t.app.background.queues.timers.removeJobScheduler(TIMER_JOB.sweep);
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 3 });
+    await loseTimers(gate.id);
+    await eventually(() => changeRecord(t.slack!, gate.id));
+    await new Promise((r) => setTimeout(r, gate.reviewDeadline! - Date.now() + 300));
+    expect((await read(gate.id)).state).toBe('pending_review'); // as stored: nothing enforced it yet
+    // Execution: a service owner clicks Approve after the deadline.
+    await approve(withSlack(t), gate.id, 'elena');
+    // Validation: refused, expired by the vote script itself, and Slack shows it.
+    await eventually(() => ephemeralsFor(t.slack!, 'elena').find((text) => text.includes('review window has ended')));
+    const after = await read(gate.id);
+    expect(after.state).toBe('expired');
+    expect(after.votes).toHaveLength(0);
+    await eventually(() => textOf(changeRecord(t.slack!, gate.id)!).includes('Expired'));
+  });
+
+  test('the sweeper applies a deadline whose timer was lost, and re-arms lost timers', async () => {
+    // Setup: the sweeper is back (every 500 ms, 500 ms grace); two gates lose their timers.
+    await t.app.background.queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: 500 }, { name: TIMER_JOB.sweep, opts: { removeOnComplete: true } });
+    const overdue = await shortGate(t, { name: 'iam-attach-admin-policy', agent: 'iam-agent', windowSeconds: 1 });
+    const waiting = await shortGate(t, { name: 'iam-attach-admin-policy', agent: 'iam-agent', windowSeconds: 30 });
+    await loseTimers(overdue.id);
+    await loseTimers(waiting.id);
+    // Execution
+    const report = await t.app.background.sweeper.rearmAll();
+    // Validation: the waiting gate has its next timer again; the overdue one is expired by the sweeper.
+    expect(report.rearmed).toBeGreaterThanOrEqual(1);
+    expect(await t.app.background.queues.timers.getJob(jobId.remind(waiting.id, 50))).toBeDefined();
+    const expired = await eventually(async () => ((await read(overdue.id)).state === 'expired' ? read(overdue.id) : undefined), 5_000);
+    expect(expired.updatedAt - overdue.reviewDeadline!).toBeLessThan(2_500);
+    expect((await audit(overdue.id)).filter((e) => e.to === 'expired')).toHaveLength(1);
+    await eventually(() => textOf(changeRecord(t.slack!, overdue.id) ?? { text: '' }).includes('Expired'), 5_000);
+  });
+});
+
+describe('reminders and escalation', () => {
+  test('a reminder and an escalation are posted once in the thread; the fallback set may then vote', async () => {
+    // Setup: production changes are reviewed by service owners and escalate to platform.
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 8 });
+    expect(gate.decision.review?.escalateTo).toBe('platform');
+    const record = await eventually(() => changeRecord(t.slack!, gate.id));
+    const jonas = demoUser('jonas').id; // platform, not a service owner (marta owns the agent)
+    expect((await t.app.ctx.store.reviewers(gate.id)).has(jonas)).toBe(false);
+
+    // Execution: half-way (4 s) a reminder; at three quarters (6 s) the escalation.
+    const reminder = await eventually(() => threadOf(t.slack!, record.ts).find((m) => textOf(m).includes('Reminder')), 6_000);
+    // The same reminder timer delivered again (at-least-once) must not post twice.
+    await t.app.background.queues.timers.add(TIMER_JOB.remind, { gateId: gate.id, version: gate.version, state: 'pending_review', at: Date.now(), pct: 50 }, { jobId: 'remind-again' });
+    const again = await eventually(async () => {
+      const job = await t.app.background.queues.timers.getJob('remind-again');
+      return job && (await job.isCompleted()) ? job : undefined;
+    });
+    expect(again.returnvalue).toBe('remind'); // it did ask Slack to remind again
+    const escalation = await eventually(() => threadOf(t.slack!, record.ts).find((m) => textOf(m).includes('escalated')), 6_000);
+    await eventually(async () => (await t.app.ctx.store.reviewers(gate.id)).has(jonas));
+    await approve(withSlack(t), gate.id, 'jonas');
+    await eventually(async () => (await read(gate.id)).state === 'approved');
+    await new Promise((r) => setTimeout(r, 2_000)); // past the 90 % mark: that reminder must not appear
+
+    // Validation
+    expect(textOf(reminder)).toContain('50 %');
+    expect(textOf(reminder)).toContain('<!subteam^S07DHODZDOC>'); // the service owners
+    expect(textOf(escalation)).toContain('<!subteam^S04T75V2SEH>'); // platform on-call
+    const thread = threadOf(t.slack!, record.ts).map(textOf);
+    expect(thread.filter((m) => m.includes('Reminder'))).toHaveLength(1);
+    expect(thread.filter((m) => m.includes('escalated'))).toHaveLength(1);
+    expect((await read(gate.id)).votes).toEqual([expect.objectContaining({ voter: jonas, vote: 'approve' })]);
+  });
+});
