@@ -2,8 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { publicUrl, type Config } from './config.js';
+import { MAX_GRANT_TTL_SECONDS } from './adapters/credentials/grant-claims.js';
+import { KeyRing } from './adapters/credentials/key-ring.js';
+import { KeyRingWatcher } from './adapters/credentials/key-ring-watcher.js';
 import { mountAgentApi } from './adapters/http/agent-api.js';
+import { mountOpenApi } from './adapters/http/openapi-route.js';
+import { mountExecutionApi } from './adapters/http/execution-api.js';
 import { AgentAuthenticator, secretsStatus } from './adapters/http/auth/authenticate.js';
 import { Router } from './adapters/http/router.js';
 import { createHttpServer, listen } from './adapters/http/server.js';
@@ -42,10 +47,15 @@ export interface Countersign {
   overrides: PolicyOverrides;
   server: Server;
   slack?: { app: SlackApp; broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory };
+  /** The grant signing keys: `ring` signs and is published now; `reload()` re-reads COUNTERSIGN_KEYS. */
+  keyRing: GrantKeys;
   /** Queues, workers and sweeper (timers, revalidation, deliveries, Slack writes). */
   background: Background;
   close(): Promise<void>;
 }
+
+/** The key ring a replica signs with; a development ring never reloads. */
+export type GrantKeys = Pick<KeyRingWatcher, 'ring' | 'reload' | 'stop'>;
 
 /**
  * Wires the product: policy, store, authentication, the HTTP API on one port. The process
@@ -98,12 +108,20 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
 
+  const keyRing: GrantKeys = config.COUNTERSIGN_KEYS
+    ? await KeyRingWatcher.start(config.COUNTERSIGN_KEYS, { maxGrantTtlSeconds: MAX_GRANT_TTL_SECONDS, logger, clock: now })
+    : { ring: await KeyRing.development(logger, { now: now() }), reload: async () => false, stop: () => undefined };
+  let issuer = config.COUNTERSIGN_PUBLIC_URL ?? '';
+
   const router = new Router(logger);
   mountAgentApi(router, ctx, authenticator);
+  mountOpenApi(router);
+  mountExecutionApi(router, ctx, authenticator, { ring: () => keyRing.ring, issuer: () => issuer, ledger: redis });
   const server = createHttpServer({ router, logger, redis, ...(slackApp?.httpListener ? { slackListener: slackApp.httpListener } : {}) });
   const port = await listen(server, config.PORT, config.HOST);
   await slackApp?.start();
   const url = `http://127.0.0.1:${port}`;
+  issuer = publicUrl(config, port);
   logger.info({ port, policyVersion: policy.current().version, slack: slackApp?.mode ?? 'off' }, `Countersign listening on ${url}`);
 
   return {
@@ -114,8 +132,10 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     overrides,
     server,
     ...(slack ? { slack } : {}),
+    keyRing,
     background,
     async close() {
+      keyRing.stop();
       await slackApp?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
