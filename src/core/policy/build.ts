@@ -116,6 +116,8 @@ export function zodIssues(file: string, raw: readonly z.core.$ZodIssue[], data?:
       // Report the branch that got furthest: its problems are the ones the author meant to fix.
       const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0]!;
       out.push(...zodIssues(file, best.map((i) => ({ ...i, path: [...path, ...i.path] })), data));
+    } else if (issue.code === 'invalid_type' && data !== undefined && valueAt(data, path) === undefined) {
+      out.push({ file, path, message: `is required (${issue.expected})` });
     } else if (issue.code === 'invalid_value' && data !== undefined) {
       const value = valueAt(data, path);
       const allowed = issue.values.map((v) => String(v)).join(', ');

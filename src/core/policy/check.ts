@@ -84,7 +84,9 @@ export function checkPolicy(src: PolicySources, broken: BrokenIds, firstFile: st
     issues.push({ file: firstFile, path: [], message: 'no file declares `defaults` (defaultReviewerSet and securityChannel are required)' });
   }
 
-  const sets = new Map(src.reviewerSets.map((s) => [s.value.id, s.value]));
+  // The first declaration counts; later duplicates are reported above.
+  const sets = new Map<string, ReviewerSet>();
+  for (const s of src.reviewerSets) if (!sets.has(s.value.id)) sets.set(s.value.id, s.value);
   const setExists = (id: string) => sets.has(id) || broken.reviewerSets.has(id);
   for (const s of src.reviewerSets) {
     if (s.value.usergroups.length === 0 && s.value.users.length === 0) at(s, [], `reviewer set "${s.value.id}" has no user groups and no users`);

@@ -1,6 +1,6 @@
 import { sha256OfJson } from '../evidence-hash.js';
 import type { AgentRegistration } from './agents.js';
-import { compileGlobs, type Matcher, ResourceIndex, ResourceMatcher } from './patterns.js';
+import { compileGlobs, isGlob, type Matcher, ResourceIndex, ResourceMatcher } from './patterns.js';
 import { RISK_ORDER, type EnvironmentClass, type FreezeWindow, type Rule } from './schema.js';
 import type {
   CompiledAction,
@@ -41,9 +41,13 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
   const exactActions = new Map<string, CompiledAction>();
   const families: Array<{ prefix: string; action: CompiledAction }> = [];
   for (const entry of doc.actions) {
+    // The label and the reversibility say the same thing: keep them in step so rules and the
+    // risk classifier each need to look in one place.
+    const irreversible = entry.reversibility === 'irreversible' || entry.labels.includes('irreversible');
     const compiled: CompiledAction = {
       entry,
-      labels: new Set(entry.labels),
+      labels: new Set(irreversible ? [...new Set([...entry.labels, 'irreversible' as const])] : entry.labels),
+      reversibility: irreversible ? 'irreversible' : entry.reversibility,
       evidence: entry.evidence.map((trigger) => ({ regex: new RegExp(trigger.matches, 'i'), trigger })),
     };
     if (entry.id.endsWith('.*')) families.push({ prefix: entry.id.slice(0, -1), action: compiled });
@@ -66,6 +70,7 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
 
   const rules = doc.rules.map(compileRule);
   const ruleMemo = new Map<string, readonly CompiledRule[]>();
+  const ruleIndex = new ActionRuleIndex(doc.rules);
 
   const audiences = compileGlobs(doc.agents.filter((a) => a.role === 'executor').flatMap((a) => a.actions));
   const hasExecutors = doc.agents.some((a) => a.role === 'executor' && a.actions.length > 0);
@@ -88,13 +93,57 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
     rulesFor(action) {
       const cached = ruleMemo.get(action);
       if (cached !== undefined) return cached;
-      const list = rules.filter((r) => r.matchesAction.test(action));
+      const list = ruleIndex.candidates(action).map((i) => rules[i]!);
       if (ruleMemo.size < RULE_MEMO_LIMIT) ruleMemo.set(action, list);
       return list;
     },
     freezes: doc.freezes.map(compileFreeze),
     servesAudience: (audience) => hasExecutors && audiences.test(audience),
   };
+}
+
+/**
+ * Which rules can match an action id, without testing every rule: exact ids and `family.*`
+ * patterns are looked up, other globs are tested once per distinct pattern.
+ */
+class ActionRuleIndex {
+  private readonly always: number[] = [];
+  private readonly exact = new Map<string, number[]>();
+  private readonly families = new Map<string, number[]>();
+  private readonly globs = new Map<string, { glob: Matcher; rules: number[] }>();
+
+  constructor(rules: readonly Rule[]) {
+    rules.forEach((rule, i) => {
+      for (const pattern of new Set(rule.match.actions ?? ['*'])) {
+        if (pattern === '*') this.always.push(i);
+        else if (!isGlob(pattern)) push(this.exact, pattern, i);
+        else if (/^[^*?]+\.\*$/.test(pattern)) push(this.families, pattern.slice(0, -1), i);
+        else {
+          const entry = this.globs.get(pattern) ?? { glob: compileGlobs([pattern]), rules: [] };
+          entry.rules.push(i);
+          this.globs.set(pattern, entry);
+        }
+      }
+    });
+  }
+
+  /** Indices of the rules whose action patterns match, in rule order. */
+  candidates(action: string): number[] {
+    const found = new Set<number>(this.always);
+    for (const i of this.exact.get(action) ?? []) found.add(i);
+    // `a.b.c` belongs to the families `a.` and `a.b.`.
+    for (let dot = action.indexOf('.'); dot >= 0; dot = action.indexOf('.', dot + 1)) {
+      for (const i of this.families.get(action.slice(0, dot + 1)) ?? []) found.add(i);
+    }
+    for (const { glob, rules } of this.globs.values()) if (glob.test(action)) for (const i of rules) found.add(i);
+    return [...found].sort((a, b) => a - b);
+  }
+}
+
+function push(map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }
 
 type Condition = (subject: SubjectFacts, request: RequestContext) => boolean;
@@ -132,10 +181,8 @@ export function compileRule(rule: Rule): CompiledRule {
     const resources = new ResourceMatcher(m.resources);
     conditions.push((s) => s.resources.some((r) => resources.test(r)));
   }
-  const matchesAction: Matcher = compileGlobs(m.actions ?? ['*']);
   return {
     rule,
-    matchesAction,
     test(subject, request) {
       for (const condition of conditions) if (!condition(subject, request)) return false;
       return true;

@@ -22,8 +22,8 @@ export type { PolicyOverrides } from './types.js';
 /** One verdict that contributes to the decision. */
 interface Verdict {
   outcome: Outcome;
-  review?: ReviewRequirement;
-  reason?: string;
+  review: ReviewRequirement | undefined;
+  reason: string | undefined;
   grantTtlSeconds: number;
   fired: FiredRule;
   /** In observe mode: counts as `allow` for the real outcome. */
@@ -43,17 +43,28 @@ export function evaluate(
   const risk = assessRisk(request, subjects, policy);
   const agent = policy.agents.get(agentId);
   const protectedTarget = subjects.some((s) => s.protectedHits.length > 0);
-  const common = {
-    risk,
-    grantTtlSeconds: defaults.grantTtlSeconds,
-    executionWindowSeconds: defaults.executionWindowSeconds,
-    policyVersion: policy.version,
-    protectedTarget,
-    ...(agent === undefined ? {} : { agentOwner: agent.owner }),
+  const decide = (outcome: Combined, mode: RuleMode, rules: FiredRule[]): Decision => {
+    // Built field by field, not spread: the evaluator's hot path (see bench/policy.ts).
+    const decision: Decision = {
+      outcome: outcome.outcome,
+      mode,
+      risk,
+      grantTtlSeconds: outcome.grantTtlSeconds,
+      executionWindowSeconds: defaults.executionWindowSeconds,
+      rules,
+      policyVersion: policy.version,
+      protectedTarget,
+    };
+    if (outcome.review !== undefined) decision.review = outcome.review;
+    if (outcome.reason !== undefined) decision.reason = outcome.reason;
+    if (agent !== undefined) decision.agentOwner = agent.owner;
+    return decision;
   };
 
   const refused = identityRefusal(agent, agentId, request, policy);
-  if (refused !== undefined) return { ...common, outcome: 'reject', mode: 'enforce', reason: refused.explanation, rules: [refused] };
+  if (refused !== undefined) {
+    return decide({ outcome: 'reject', reason: refused.explanation, review: undefined, grantTtlSeconds: defaults.grantTtlSeconds }, 'enforce', [refused]);
+  }
 
   const modeOf = (id: string, fileMode: RuleMode | undefined): RuleMode =>
     overrides.ruleModes?.[id] ?? overrides.mode ?? fileMode ?? defaults.mode;
@@ -71,20 +82,14 @@ export function evaluate(
   const freezes = overrides.freezes === undefined ? policy.index.freezes : [...policy.index.freezes, ...overrides.freezes.map(compileFreeze)];
   freezeVerdicts(freezes, subjects, context, policy, now, verdicts);
 
-  const enforced = combine(verdicts, defaults, protectedTarget);
-  const actual = combine(
-    verdicts.map((v) => (v.observed ? { ...v, outcome: 'allow' as const } : v)),
-    defaults,
-    protectedTarget,
-  );
-  const observe = verdicts.some((v) => v.observed);
-  return {
-    ...common,
-    ...actual,
-    mode: observe ? 'observe' : 'enforce',
-    ...(observe ? { shadow: { outcome: enforced.outcome, ...pick(enforced, 'review'), ...pick(enforced, 'reason') } } : {}),
-    rules: verdicts.map((v) => v.fired),
-  };
+  const rules = verdicts.map((v) => v.fired);
+  const enforced = combine(verdicts, defaults, protectedTarget, false);
+  if (!verdicts.some((v) => v.observed)) return decide(enforced, 'enforce', rules);
+  const decision = decide(combine(verdicts, defaults, protectedTarget, true), 'observe', rules);
+  decision.shadow = { outcome: enforced.outcome };
+  if (enforced.review !== undefined) decision.shadow.review = enforced.review;
+  if (enforced.reason !== undefined) decision.shadow.reason = enforced.reason;
+  return decision;
 }
 
 /** Who may ask at all: a registered agent, for this action, towards a known executor. */
@@ -124,8 +129,8 @@ function subjectVerdicts(
     const because = matched.description ?? `matched rule ${matched.id}`;
     out.push({
       outcome: matched.outcome,
-      ...(review === undefined ? {} : { review }),
-      ...(reason === undefined ? {} : { reason }),
+      review,
+      reason,
       grantTtlSeconds: matched.review?.grantTtlSeconds ?? d.grantTtlSeconds,
       fired: { rule: matched.id, outcome: matched.outcome, mode, subject: s.subject, explanation: `${because} (${what} in ${context.environment}) → ${outcomeText(matched.outcome, review, reason)}` },
       observed: mode === 'observe',
@@ -140,6 +145,7 @@ function subjectVerdicts(
   out.push({
     outcome: 'review',
     review,
+    reason: undefined,
     grantTtlSeconds: d.grantTtlSeconds,
     fired: { rule: fallback, outcome: 'review', mode, subject: s.subject, explanation: `${why} → ${outcomeText('review', review)}` },
     observed: mode === 'observe',
@@ -154,10 +160,12 @@ function protectedVerdicts(subjects: readonly SubjectFacts[], policy: PolicySet,
       if (seen.has(hit.target.id)) continue;
       seen.add(hit.target.id);
       const spec = hit.target.review;
-      const review = { ...(spec === undefined ? defaultReview(policy.defaults) : requirement(spec, policy.defaults)), breakGlassAllowed: false };
+      const review = spec === undefined ? defaultReview(policy.defaults) : requirement(spec, policy.defaults);
+      review.breakGlassAllowed = false;
       out.push({
         outcome: 'review',
         review,
+        reason: undefined,
         grantTtlSeconds: spec?.grantTtlSeconds ?? policy.defaults.grantTtlSeconds,
         fired: {
           rule: `protected:${hit.target.id}`,
@@ -192,8 +200,8 @@ function freezeVerdicts(
     const reason = f.freeze.outcome === 'reject' ? `change freeze ${f.freeze.id}: ${f.freeze.reason}` : undefined;
     out.push({
       outcome: f.freeze.outcome,
-      ...(review === undefined ? {} : { review }),
-      ...(reason === undefined ? {} : { reason }),
+      review,
+      reason,
       grantTtlSeconds: spec?.grantTtlSeconds ?? d.grantTtlSeconds,
       fired: {
         rule: `freeze:${f.freeze.id}`,
@@ -207,40 +215,62 @@ function freezeVerdicts(
   }
 }
 
-/** Strictest verdict wins; among reviews, the largest quorum (then most teams), hardened by the others. */
-function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boolean): Pick<Decision, 'outcome' | 'review' | 'reason' | 'grantTtlSeconds'> {
+interface Combined {
+  outcome: Outcome;
+  review: ReviewRequirement | undefined;
+  reason: string | undefined;
+  grantTtlSeconds: number;
+}
+
+/**
+ * Strictest verdict wins; among reviews, the largest quorum (then most teams), hardened by the
+ * others. With `relaxObserved`, verdicts of rules in observe mode count as `allow`.
+ */
+function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boolean, relaxObserved: boolean): Combined {
+  const counts = (v: Verdict) => !(relaxObserved && v.observed);
   let outcome: Outcome = 'allow';
-  for (const v of verdicts) if (isStricter(v.outcome, outcome)) outcome = v.outcome;
-  if (outcome === 'allow') return { outcome, grantTtlSeconds: d.grantTtlSeconds };
+  for (const v of verdicts) if (counts(v) && isStricter(v.outcome, outcome)) outcome = v.outcome;
+  if (outcome === 'allow') return { outcome, review: undefined, reason: undefined, grantTtlSeconds: d.grantTtlSeconds };
   if (outcome === 'reject') {
-    const reason = verdicts.find((v) => v.outcome === 'reject')!.reason ?? 'refused by policy';
-    return { outcome, reason, grantTtlSeconds: d.grantTtlSeconds };
+    const reason = verdicts.find((v) => counts(v) && v.outcome === 'reject')!.reason ?? 'refused by policy';
+    return { outcome, review: undefined, reason, grantTtlSeconds: d.grantTtlSeconds };
   }
-  const reviews = verdicts.filter((v) => v.outcome === 'review' && v.review !== undefined);
-  let chosen = reviews[0]!;
-  for (const v of reviews) {
-    const a = v.review!;
-    const b = chosen.review!;
-    if (a.quorum > b.quorum || (a.quorum === b.quorum && a.distinctTeams > b.distinctTeams)) chosen = v;
+  let chosen: ReviewRequirement | undefined;
+  let breakGlassAllowed = !protectedTarget;
+  let excludeAgentOwner = false;
+  let grantTtlSeconds = Number.POSITIVE_INFINITY;
+  for (const v of verdicts) {
+    const r = v.review;
+    if (!counts(v) || v.outcome !== 'review' || r === undefined) continue;
+    if (chosen === undefined || r.quorum > chosen.quorum || (r.quorum === chosen.quorum && r.distinctTeams > chosen.distinctTeams)) chosen = r;
+    breakGlassAllowed &&= r.breakGlassAllowed;
+    excludeAgentOwner ||= r.excludeAgentOwner;
+    grantTtlSeconds = Math.min(grantTtlSeconds, v.grantTtlSeconds);
   }
+  const c = chosen!;
   const review: ReviewRequirement = {
-    ...chosen.review!,
-    breakGlassAllowed: !protectedTarget && reviews.every((v) => v.review!.breakGlassAllowed),
-    excludeAgentOwner: reviews.some((v) => v.review!.excludeAgentOwner),
+    reviewerSet: c.reviewerSet,
+    quorum: c.quorum,
+    distinctTeams: c.distinctTeams,
+    reviewWindowSeconds: c.reviewWindowSeconds,
+    excludeAgentOwner,
+    breakGlassAllowed,
   };
-  return { outcome, review, grantTtlSeconds: Math.min(...reviews.map((v) => v.grantTtlSeconds)) };
+  if (c.escalateTo !== undefined) review.escalateTo = c.escalateTo;
+  return { outcome, review, reason: undefined, grantTtlSeconds };
 }
 
 function requirement(spec: ReviewSpec, d: Defaults): ReviewRequirement {
-  return {
+  const review: ReviewRequirement = {
     reviewerSet: spec.reviewerSet,
     quorum: spec.quorum,
     distinctTeams: spec.distinctTeams,
     reviewWindowSeconds: spec.reviewWindowSeconds ?? d.reviewWindowSeconds,
     excludeAgentOwner: spec.excludeAgentOwner,
     breakGlassAllowed: spec.breakGlass,
-    ...(spec.escalateTo === undefined ? {} : { escalateTo: spec.escalateTo }),
   };
+  if (spec.escalateTo !== undefined) review.escalateTo = spec.escalateTo;
+  return review;
 }
 
 function defaultReview(d: Defaults): ReviewRequirement {
@@ -258,8 +288,4 @@ function outcomeText(outcome: Outcome, review?: ReviewRequirement, reason?: stri
   if (outcome === 'allow') return 'allow';
   if (outcome === 'reject') return `reject${reason === undefined ? '' : `: ${reason}`}`;
   return review === undefined ? 'review' : `review by ${describeReview(review)}`;
-}
-
-function pick<T extends object, K extends keyof T>(o: T, key: K): Partial<Pick<T, K>> {
-  return o[key] === undefined ? {} : ({ [key]: o[key] } as Pick<T, K>);
 }

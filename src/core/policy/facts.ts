@@ -27,13 +27,28 @@ export function sensitivityOf(dataClass: string): number {
   return KNOWN_CLASSES.has(dataClass) ? DATA_SENSITIVITY[dataClass as DataClass] : UNKNOWN_CLASS_SENSITIVITY;
 }
 
+const EMPTY: ReadonlySet<never> = new Set<never>();
+/** What the evaluator assumes of an action the catalog does not know: fail closed. */
+const UNKNOWN_LABELS: ReadonlySet<Label> = new Set<Label>(['irreversible']);
+const SUBJECT_NAMES = Array.from({ length: 32 }, (_, i) => `downstream[${i}]`);
+
 /** The main action (`action`) and each downstream action (`downstream[i]`), analysed. */
 export function analyzeSubjects(request: BoundedAction, policy: PolicySet): SubjectFacts[] {
   const subjects = [subjectFacts('action', request.action, request.resources, request, policy)];
-  request.downstream?.forEach((d, i) => subjects.push(subjectFacts(`downstream[${i}]`, d.action, d.resources ?? [], undefined, policy)));
+  const downstream = request.downstream;
+  if (downstream !== undefined) {
+    for (let i = 0; i < downstream.length; i += 1) {
+      const d = downstream[i]!;
+      subjects.push(subjectFacts(SUBJECT_NAMES[i] ?? `downstream[${i}]`, d.action, d.resources ?? [], undefined, policy));
+    }
+  }
   return subjects;
 }
 
+/**
+ * One action's facts. Sets are shared with the catalog (or empty constants) until something
+ * is added, because this runs for every action of every request.
+ */
 function subjectFacts(
   subject: string,
   action: string,
@@ -42,44 +57,49 @@ function subjectFacts(
   policy: PolicySet,
 ): SubjectFacts {
   const catalog = policy.index.action(action);
-  const labels = new Set<Label>(catalog?.labels ?? []);
-  // Unknown actions are assumed irreversible: fail closed.
-  let reversibility: Reversibility = catalog?.entry.reversibility ?? 'irreversible';
-  const triggers: EvidenceTrigger[] = [];
+  let labels: ReadonlySet<Label> = catalog?.labels ?? UNKNOWN_LABELS;
+  let reversibility: Reversibility = catalog?.reversibility ?? 'irreversible';
+  let triggers: EvidenceTrigger[] = [];
   if (catalog !== undefined && catalog.evidence.length > 0 && withEvidence !== undefined) {
     const text = evidenceText(withEvidence);
     for (const { regex, trigger } of catalog.evidence) {
       if (!regex.test(text)) continue;
-      triggers.push(trigger);
-      for (const l of trigger.labels) labels.add(l);
+      triggers = [...triggers, trigger];
+      labels = withLabels(labels, trigger.labels);
       if (trigger.reversibility !== undefined && rank(trigger.reversibility) > rank(reversibility)) reversibility = trigger.reversibility;
     }
+    if (labels.has('irreversible')) reversibility = 'irreversible';
+    if (reversibility === 'irreversible' && !labels.has('irreversible')) labels = withLabels(labels, ['irreversible']);
   }
-  if (labels.has('irreversible')) reversibility = 'irreversible';
-  if (reversibility === 'irreversible') labels.add('irreversible');
 
-  const dataClasses = new Set<string>();
-  const regions = new Set<string>();
-  const assets: CompiledAsset[] = [];
-  const protectedHits: CompiledProtected[] = [];
+  let dataClasses: Set<string> | undefined;
+  let regions: Set<string> | undefined;
+  let assets: CompiledAsset[] | undefined;
+  let protectedHits: CompiledProtected[] | undefined;
   let criticality = 0;
   for (const resource of resources) {
     for (const a of policy.index.assetsFor(resource)) {
-      assets.push(a);
+      (assets ??= []).push(a);
       criticality = Math.max(criticality, CRITICALITY[a.asset.criticality]);
-      for (const c of a.asset.dataClasses) dataClasses.add(c);
-      if (a.asset.region !== undefined) regions.add(a.asset.region);
+      for (const c of a.asset.dataClasses) (dataClasses ??= new Set()).add(c);
+      if (a.asset.region !== undefined) (regions ??= new Set()).add(a.asset.region);
     }
-    for (const p of policy.index.protectedFor(resource)) if (!protectedHits.includes(p)) protectedHits.push(p);
+    for (const p of policy.index.protectedFor(resource)) if (!(protectedHits ??= []).includes(p)) protectedHits.push(p);
+    const attributes = resource.attributes;
+    if (attributes === undefined) continue;
     // What the agent declares only adds: a class or region it names can raise sensitivity, never hide one.
-    const declared = resource.attributes?.dataClass;
-    if (typeof declared === 'string') for (const c of declared.split(',')) if (c.trim() !== '') dataClasses.add(c.trim().toLowerCase());
-    const region = resource.attributes?.region;
-    if (typeof region === 'string' && region !== '') regions.add(region.toLowerCase());
+    const declared = attributes.dataClass;
+    if (typeof declared === 'string') {
+      for (const c of declared.split(',')) if (c.trim() !== '') (dataClasses ??= new Set()).add(c.trim().toLowerCase());
+    }
+    const region = attributes.region;
+    if (typeof region === 'string' && region !== '') (regions ??= new Set()).add(region.toLowerCase());
   }
-  let sensitivity = 0;
-  for (const c of dataClasses) sensitivity = Math.max(sensitivity, sensitivityOf(c));
-  if (sensitivity >= DATA_SENSITIVITY.confidential) labels.add('data-sensitive');
+  if (dataClasses !== undefined && !labels.has('data-sensitive')) {
+    let sensitivity = 0;
+    for (const c of dataClasses) sensitivity = Math.max(sensitivity, sensitivityOf(c));
+    if (sensitivity >= DATA_SENSITIVITY.confidential) labels = withLabels(labels, ['data-sensitive']);
+  }
 
   return {
     subject,
@@ -88,13 +108,20 @@ function subjectFacts(
     labels,
     reversibility,
     resources,
-    dataClasses,
-    regions,
+    dataClasses: dataClasses ?? EMPTY,
+    regions: regions ?? EMPTY,
     criticality,
-    assets,
-    protectedHits,
+    assets: assets ?? [],
+    protectedHits: protectedHits ?? [],
     triggers,
   };
+}
+
+/** A copy with more labels: the catalog's sets are shared and never modified. */
+function withLabels(labels: ReadonlySet<Label>, more: readonly Label[]): ReadonlySet<Label> {
+  const copy = new Set(labels);
+  for (const l of more) copy.add(l);
+  return copy;
 }
 
 const CRITICALITY = { low: 0, medium: 1, high: 2, critical: 3 } as const;

@@ -1,4 +1,5 @@
 import type { Resource } from '../gate-request.js';
+import { LiteralIndex } from './literal-index.js';
 import type { ResourcePattern } from './schema.js';
 
 /**
@@ -65,6 +66,13 @@ export class Glob implements Matcher {
     }
   }
 
+  /** The longest fixed part of the pattern: any value it matches contains it. */
+  anchor(): string {
+    let best = '';
+    for (const part of this.pattern.split(/[*?]/)) if (part.length > best.length) best = part;
+    return best;
+  }
+
   /** Leftmost match of each middle segment, between the fixed prefix and suffix: no backtracking. */
   private segments(value: string): boolean {
     if (value.length < this.minLength || !value.startsWith(this.first) || !value.endsWith(this.last)) return false;
@@ -127,40 +135,106 @@ export class ResourceMatcher {
   }
 }
 
+/** Groups of at least this many id patterns get a literal index; smaller ones are scanned. */
+const INDEXED_GROUP = 8;
+
+/**
+ * Id patterns that share a type pattern. Large groups first ask a literal index which
+ * patterns' fixed parts occur in the id, and test only those in full.
+ */
+class IdGroup<T> {
+  private readonly entries: Array<{ id: Glob; item: T }> = [];
+  private index: LiteralIndex | undefined;
+  private unanchored: Uint8Array | undefined;
+
+  add(id: Glob, item: T): void {
+    this.entries.push({ id, item });
+  }
+
+  seal(): void {
+    if (this.entries.length < INDEXED_GROUP) return;
+    const anchors = this.entries.map((e) => e.id.anchor());
+    this.index = new LiteralIndex(anchors);
+    this.unanchored = Uint8Array.from(anchors, (a) => (a === '' ? 1 : 0));
+  }
+
+  collect(id: string, out: T[] | undefined): T[] | undefined {
+    const entries = this.entries;
+    if (this.index === undefined) {
+      for (const entry of entries) out = addMatch(entry, id, out);
+      return out;
+    }
+    const candidates = this.unanchored!.slice();
+    this.index.find(id, candidates);
+    for (let i = 0; i < entries.length; i += 1) if (candidates[i] === 1) out = addMatch(entries[i]!, id, out);
+    return out;
+  }
+}
+
+function addMatch<T>(entry: { id: Glob; item: T }, id: string, out: T[] | undefined): T[] | undefined {
+  if (!entry.id.test(id)) return out;
+  if (out === undefined) return [entry.item];
+  if (!out.includes(entry.item)) out.push(entry.item);
+  return out;
+}
+
 /**
  * Finds the entries (assets, protected targets) whose patterns match a resource. Patterns are
  * grouped by their type glob, so one resource tests each distinct type pattern once and only
  * the ids of the groups whose type matched.
  */
 export class ResourceIndex<T> {
-  private readonly byExactType = new Map<string, Array<{ id: Glob; item: T }>>();
-  private readonly byTypeGlob: Array<{ type: Glob; entries: Array<{ id: Glob; item: T }> }> = [];
+  private readonly byExactType = new Map<string, IdGroup<T>>();
+  private readonly byTypeGlob: Array<{ type: Glob; group: IdGroup<T> }> = [];
+  private readonly empty: boolean;
+  private readonly memo = new Map<string, Map<string, readonly T[]>>();
+  private memoSize = 0;
 
   constructor(items: readonly T[], patternsOf: (item: T) => readonly ResourcePattern[]) {
-    const globGroups = new Map<string, Array<{ id: Glob; item: T }>>();
+    const globGroups = new Map<string, IdGroup<T>>();
     for (const item of items) {
       for (const p of patternsOf(item)) {
-        const entry = { id: p.id === undefined ? ANY : new Glob(p.id), item };
         const type = p.type ?? '*';
         const groups = isGlob(type) ? globGroups : this.byExactType;
-        const group = groups.get(type);
-        if (group === undefined) groups.set(type, [entry]);
-        else group.push(entry);
+        let group = groups.get(type);
+        if (group === undefined) groups.set(type, (group = new IdGroup<T>()));
+        group.add(p.id === undefined ? ANY : new Glob(p.id), item);
       }
     }
-    for (const [type, entries] of globGroups) this.byTypeGlob.push({ type: new Glob(type), entries });
+    for (const group of this.byExactType.values()) group.seal();
+    for (const [type, group] of globGroups) {
+      group.seal();
+      this.byTypeGlob.push({ type: new Glob(type), group });
+    }
+    this.empty = items.length === 0;
   }
 
-  /** Matching entries, each once, in no guaranteed order. */
-  lookup(resource: Resource): T[] {
-    const out: T[] = [];
-    const exact = this.byExactType.get(resource.type);
-    if (exact !== undefined) collect(exact, resource.id, out);
-    for (const group of this.byTypeGlob) if (group.type.test(resource.type)) collect(group.entries, resource.id, out);
-    return out;
+  /**
+   * Matching entries, each once. The result is shared (memoized per resource, since agents
+   * touch the same resources again and again): do not modify it. The memo is bounded and
+   * starts over when full; it never changes a result.
+   */
+  lookup(resource: Resource): readonly T[] {
+    if (this.empty) return NONE;
+    // Two levels rather than one joined key: the request's strings are hashed once, not copied.
+    let byId = this.memo.get(resource.type);
+    const cached = byId?.get(resource.id);
+    if (cached !== undefined) return cached;
+    let out = this.byExactType.get(resource.type)?.collect(resource.id, undefined);
+    for (const { type, group } of this.byTypeGlob) if (type.test(resource.type)) out = group.collect(resource.id, out);
+    const result: readonly T[] = out ?? NONE;
+    if (this.memoSize >= RESOURCE_MEMO_LIMIT) {
+      this.memo.clear();
+      this.memoSize = 0;
+      byId = undefined;
+    }
+    if (byId === undefined) this.memo.set(resource.type, (byId = new Map()));
+    byId.set(resource.id, result);
+    this.memoSize += 1;
+    return result;
   }
 }
 
-function collect<T>(entries: ReadonlyArray<{ id: Glob; item: T }>, id: string, out: T[]): void {
-  for (const entry of entries) if (entry.id.test(id) && !out.includes(entry.item)) out.push(entry.item);
-}
+/** Distinct resources whose matches are remembered (a few MB at most). */
+const RESOURCE_MEMO_LIMIT = 4_096;
+const NONE: readonly never[] = Object.freeze([]);

@@ -18,78 +18,85 @@ export function classifyRisk(request: BoundedAction, policy: PolicySet): RiskAss
 /** The classifier on subjects already analysed (the evaluator shares them). */
 export function assessRisk(request: BoundedAction, subjects: readonly SubjectFacts[], policy: PolicySet): RiskAssessment {
   const factors: RiskFactor[] = [];
+  let max = 0;
   const add = (factor: string, level: number, explanation: string) => {
-    if (level > 0 || factor === 'environment') factors.push({ factor, level: RISK_LEVELS[Math.min(level, 3)]!, explanation });
+    const capped = Math.min(level, 3);
+    if (capped > 0 || factor === 'environment') factors.push({ factor, level: RISK_LEVELS[capped]!, explanation });
+    if (capped > max) max = capped;
   };
-  const env = request.environment;
-  const envClass = policy.index.environment(env);
-  const changing = subjects.filter((s) => !s.labels.has('read-only'));
-  const envRisk = envClass === undefined ? 1 : RISK_ORDER[envClass.risk];
 
-  if (changing.length === 0) add('environment', 0, `read-only in ${env}`);
-  else if (envClass === undefined) add('environment', envRisk, `${env} matches no environment class; treated as medium`);
-  else add('environment', envRisk, `changes in ${env} (${envClass.id} environment)`);
-
-  const unknown = subjects.filter((s) => s.catalog === undefined).map((s) => s.action);
-  if (unknown.length > 0) add('unknown-action', 2, `${list(unknown)} ${unknown.length === 1 ? 'is' : 'are'} not in the action catalog`);
-
-  for (const s of subjects) {
-    const floor = s.catalog?.entry.risk;
-    if (floor !== undefined) add('action', RISK_ORDER[floor], `${s.action} is catalogued as ${floor} risk`);
-  }
-
-  const amplifying = subjects.filter((s) => s.labels.has('privilege-amplifying')).map((s) => s.action);
-  if (amplifying.length > 0) add('privilege', 2, `${list(amplifying)} can widen who may do what`);
-
-  const irreversible = changing.filter((s) => s.reversibility === 'irreversible');
-  const compensatable = changing.filter((s) => s.reversibility === 'compensatable');
-  const why = changing.flatMap((s) => s.triggers.map((t) => t.explanation));
-  const because = why.length > 0 ? ` (${why.join('; ')})` : '';
-  if (irreversible.length > 0) {
-    add('reversibility', envRisk >= 2 ? 3 : 2, `${list(irreversible.map((s) => s.action))} cannot be undone${because}`);
-  } else if (compensatable.length > 0) {
-    add('reversibility', envRisk >= 2 ? 1 : 0, `${list(compensatable.map((s) => s.action))} can only be undone by a compensating change`);
-  }
-
-  let criticality = 0;
+  // One pass over the actions; the explanations are written afterwards.
+  const unknown: string[] = [];
+  const amplifying: string[] = [];
+  const irreversible: string[] = [];
+  const compensatable: string[] = [];
+  const why: string[] = [];
   const critical: string[] = [];
-  for (const s of changing) {
-    criticality = Math.max(criticality, s.criticality);
-    for (const a of s.assets) if (RISK_ORDER[a.asset.criticality] >= 2 && !critical.includes(a.asset.id)) critical.push(a.asset.id);
-  }
-  const kind = criticality === 3 ? 'critical assets' : `${RISK_LEVELS[criticality]}-criticality assets`;
-  add('asset-criticality', criticality, `changes ${kind}${critical.length > 0 ? `: ${list(critical)}` : ''}`);
-
-  let sensitivity = 0;
   const classes = new Set<string>();
+  let changing = 0;
+  let criticality = 0;
+  let sensitivity = 0;
+  let resourceCount = 0;
   let crossRegion: SubjectFacts | undefined;
   for (const s of subjects) {
+    resourceCount += s.resources.length;
+    if (s.catalog === undefined) unknown.push(s.action);
+    if (s.labels.has('privilege-amplifying')) amplifying.push(s.action);
     for (const c of s.dataClasses) {
       classes.add(c);
       sensitivity = Math.max(sensitivity, sensitivityOf(c));
     }
     if (s.regions.size > 1 && crossRegion === undefined) crossRegion = s;
+    const floor = s.catalog?.entry.risk;
+    if (floor !== undefined) add('action', RISK_ORDER[floor], `${s.action} is catalogued as ${floor} risk`);
+    // Reading changes nothing: criticality and reversibility only count for changing actions.
+    if (s.labels.has('read-only')) continue;
+    changing += 1;
+    if (s.reversibility === 'irreversible') irreversible.push(s.action);
+    else if (s.reversibility === 'compensatable') compensatable.push(s.action);
+    for (const t of s.triggers) why.push(t.explanation);
+    criticality = Math.max(criticality, s.criticality);
+    for (const a of s.assets) if (RISK_ORDER[a.asset.criticality] >= 2 && !critical.includes(a.asset.id)) critical.push(a.asset.id);
   }
-  if (sensitivity > 0) add('data-sensitivity', sensitivity, `touches ${list([...classes])} data`);
-  if (crossRegion !== undefined && sensitivity > 0) {
-    add('data-residency', sensitivity + 1, `${list([...classes])} data moves across regions (${[...crossRegion.regions].join(' → ')})`);
+
+  const env = request.environment;
+  const envClass = policy.index.environment(env);
+  const envRisk = envClass === undefined ? 1 : RISK_ORDER[envClass.risk];
+  if (changing === 0) add('environment', 0, `read-only in ${env}`);
+  else if (envClass === undefined) add('environment', envRisk, `${env} matches no environment class; treated as medium`);
+  else add('environment', envRisk, `changes in ${env} (${envClass.id} environment)`);
+
+  if (unknown.length > 0) add('unknown-action', 2, `${list(unknown)} ${unknown.length === 1 ? 'is' : 'are'} not in the action catalog`);
+  if (amplifying.length > 0) add('privilege', 2, `${list(amplifying)} can widen who may do what`);
+  if (irreversible.length > 0) {
+    const because = why.length > 0 ? ` (${why.join('; ')})` : '';
+    add('reversibility', envRisk >= 2 ? 3 : 2, `${list(irreversible)} cannot be undone${because}`);
+  } else if (compensatable.length > 0 && envRisk >= 2) {
+    add('reversibility', 1, `${list(compensatable)} can only be undone by a compensating change`);
+  }
+  if (criticality > 0) {
+    const kind = criticality === 3 ? 'critical assets' : `${RISK_LEVELS[criticality]}-criticality assets`;
+    add('asset-criticality', criticality, `changes ${kind}${critical.length > 0 ? `: ${list(critical)}` : ''}`);
+  }
+  if (sensitivity > 0) {
+    add('data-sensitivity', sensitivity, `touches ${list([...classes])} data`);
+    if (crossRegion !== undefined) {
+      add('data-residency', sensitivity + 1, `${list([...classes])} data moves across regions (${[...crossRegion.regions].join(' → ')})`);
+    }
   }
 
   const blast = policy.defaults.blastRadius;
-  const resourceCount = subjects.reduce((n, s) => n + s.resources.length, 0);
   const downstream = subjects.length - 1;
   const byResources = resourceCount >= blast.resourcesHigh ? 2 : resourceCount >= blast.resourcesMedium ? 1 : 0;
   const byDownstream = downstream >= blast.downstreamHigh ? 2 : downstream >= blast.downstreamMedium ? 1 : 0;
-  add('blast-radius', Math.max(byResources, byDownstream), `${resourceCount} resource(s) and ${downstream} downstream action(s)`);
-
-  if (request.declaredRisk !== undefined) {
-    const declared: RiskLevel = request.declaredRisk;
-    const computed = Math.max(0, ...factors.map((f) => RISK_ORDER[f.level]));
-    if (RISK_ORDER[declared] > computed) add('declared', RISK_ORDER[declared], `the agent declared ${declared} risk`);
+  if (byResources + byDownstream > 0) {
+    add('blast-radius', Math.max(byResources, byDownstream), `${resourceCount} resource(s) and ${downstream} downstream action(s)`);
   }
 
-  const level = RISK_LEVELS[Math.max(0, ...factors.map((f) => RISK_ORDER[f.level]))]!;
-  return { level, factors };
+  const declared: RiskLevel | undefined = request.declaredRisk;
+  if (declared !== undefined && RISK_ORDER[declared] > max) add('declared', RISK_ORDER[declared], `the agent declared ${declared} risk`);
+
+  return { level: RISK_LEVELS[max]!, factors };
 }
 
 function list(items: readonly string[]): string {

@@ -34,6 +34,8 @@ export interface PolicyDocument {
 export interface CompiledAction {
   entry: CatalogAction;
   labels: ReadonlySet<Label>;
+  /** `irreversible` whenever the label says so. */
+  reversibility: CatalogAction['reversibility'];
   evidence: ReadonlyArray<{ regex: RegExp; trigger: EvidenceTrigger }>;
 }
 
@@ -75,10 +77,9 @@ export interface SubjectFacts {
   triggers: readonly EvidenceTrigger[];
 }
 
-/** A rule with its conditions compiled. `test` assumes the action already matched. */
+/** A rule with its conditions compiled. `test` assumes the action already matched (see `rulesFor`). */
 export interface CompiledRule {
   rule: Rule;
-  matchesAction: Matcher;
   test: (subject: SubjectFacts, request: RequestContext) => boolean;
 }
 
@@ -98,8 +99,9 @@ export interface RequestContext {
 export interface PolicyIndex {
   action(id: string): CompiledAction | undefined;
   environment(name: string): EnvironmentClass | undefined;
-  assetsFor(resource: Resource): CompiledAsset[];
-  protectedFor(resource: Resource): CompiledProtected[];
+  /** Shared, memoized results: never modify them. */
+  assetsFor(resource: Resource): readonly CompiledAsset[];
+  protectedFor(resource: Resource): readonly CompiledProtected[];
   rulesFor(action: string): readonly CompiledRule[];
   freezes: readonly CompiledFreeze[];
   /** True when some registered executor serves this grant audience. */
