@@ -94,10 +94,9 @@ function parseCases(source: YamlSource): { ok: true; cases: PolicyCase[] } | { o
   if (source.errors.length > 0) return { ok: false, problems: source.errors.map((e) => `${source.file}:${e.line} ${e.message}`) };
   const parsed = z.array(PolicyCase).safeParse(source.data ?? []);
   if (parsed.success) return { ok: true, cases: parsed.data };
-  return {
-    ok: false,
-    problems: zodIssues(source.file, parsed.error.issues).map((i) => `${source.file}:${source.lineOf(i.path)} ${i.path.join('.')}: ${i.message}`),
-  };
+  const located = zodIssues(source.file, parsed.error.issues, source.data).map((i) => ({ line: source.lineOf(i.path), issue: i }));
+  located.sort((a, b) => a.line - b.line);
+  return { ok: false, problems: located.map(({ line, issue }) => `${source.file}:${line} ${issue.path.join('.')}: ${issue.message}`) };
 }
 
 async function runCase(c: PolicyCase, policy: PolicySet, dir: string): Promise<string[]> {
