@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { SignJWT } from 'jose';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { GRANT_TYP } from '../src/adapters/credentials/grant-claims.js';
+import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth/standard-webhooks.js';
+import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
+import { redeemGrant } from '../src/app/redeem-grant.js';
+import { submitGate } from '../src/app/submit-gate.js';
+import { loadConfig } from '../src/config.js';
+import { startCountersign, type Countersign } from '../src/countersign.js';
+import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
+import type { BenchResult } from './types.js';
+
+/**
+ * Redeem over HTTP — signed agent request, gate read, policy re-decision, ES256 signing, the
+ * redeem script with its audit link, the answer — next to raw jose ES256 signing of the same
+ * claims with the same key, in one run. The app runs on this process's main thread, as one
+ * replica; the load generator runs in a worker thread so it does not take the app's thread.
+ * The raw baseline signs one grant at a time on the same main thread.
+ */
+
+const AGENT = 'demo-agent';
+const CONNECTIONS = 8;
+const SECONDS = 3;
+const GATES = 20_000;
+const RAW_SIGNING_MS = 2_000;
+
+interface LoadJob {
+  port: number;
+  connections: number;
+  seconds: number;
+  rate?: number;
+  requests: PreparedRequest[];
+}
+
+/** Runs one load phase in a worker thread (this same file, see the bottom). */
+function loadInWorker(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url));
+    worker.once('message', (result: LoadResult) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.postMessage(job);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** Sequential raw SignJWT for `ms`: the rate one thread signs grants at, with nothing around it. */
+async function rawSigning(sign: () => Promise<string>, ms: number): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    const t0 = performance.now();
+    await sign();
+    latencies.push(performance.now() - t0);
+  }
+  const total = latencies.reduce((a, b) => a + b, 0);
+  latencies.sort((a, b) => a - b);
+  return { perSecond: (latencies.length / total) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** `count` approved gates — one through intake, copies of it stored directly (intake is not measured) — and their signed redeems. */
+async function prepareRedeems(app: Countersign, secret: string, count: number): Promise<PreparedRequest[]> {
+  const example = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/logs-read-only.json'), 'utf8')) as Record<string, unknown>;
+  // A read-only query: the policy allows it at once, so the gate is approved on creation.
+  const { gate: template } = await submitGate(app.ctx, { agent: app.ctx.agent(AGENT)!, body: example, idempotencyKey: randomUUID() });
+  if (template.state !== 'approved') throw new Error(`the template gate is ${template.state}, not approved`);
+  const body = JSON.stringify({ evidenceHash: template.evidenceHash });
+  const prepared: PreparedRequest[] = [];
+  for (let i = 0; i < count; i += 256) {
+    const now = Date.now();
+    const ids = Array.from({ length: Math.min(256, count - i) }, () => app.ctx.ids.gateId(now));
+    await Promise.all(
+      ids.map((id) =>
+        app.ctx.store.create({
+          id,
+          agentId: AGENT,
+          request: template.request,
+          delivery: template.delivery,
+          evidenceHash: template.evidenceHash,
+          decision: template.decision,
+          createdAt: now,
+          state: 'approved',
+          executionDeadline: now + template.decision.executionWindowSeconds * 1000,
+          audit: { event: 'create', actor: `agent:${AGENT}`, at: now, gateId: id, evidenceHash: template.evidenceHash },
+        }),
+      ),
+    );
+    for (const id of ids) {
+      prepared.push({
+        method: 'POST',
+        path: `/v1/gates/${id}/redeem`,
+        body,
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'countersign-agent': AGENT, ...webhookHeaders(secret, body) },
+      });
+    }
+  }
+  return prepared;
+}
+
+/** The use case alone, `CONNECTIONS` at a time: what redeem costs without HTTP, auth and the load generator. */
+async function withoutHttp(app: Countersign, redis: Redis, requests: PreparedRequest[], seconds: number): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const agent = app.ctx.agent(AGENT)!;
+  const grants = { ring: () => app.keyRing.ring, issuer: () => 'https://countersign.example.com', ledger: redis };
+  const evidenceHash = (JSON.parse(String(requests[0]!.body)) as { evidenceHash: string }).evidenceHash;
+  const latencies: number[] = [];
+  let i = 0;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline && i < requests.length) {
+        const gateId = requests[i++]!.path.split('/')[3]!;
+        const t0 = performance.now();
+        await redeemGrant(app.ctx, grants, { agent, gateId, evidenceHash });
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = performance.now() - start;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: (latencies.length / elapsed) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+export async function benchRedeem(): Promise<BenchResult> {
+  const redisServer = await startPrivateRedis();
+  const secret = generateWebhookSecret();
+  const env = {
+    REDIS_URL: redisServer.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    COUNTERSIGN_POLICIES: join(import.meta.dirname, '../policies'),
+    COUNTERSIGN_PUBLIC_URL: 'https://countersign.example.com',
+    COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret,
+  };
+  const redis = new Redis(redisServer.url, { enableAutoPipelining: true });
+  const app = await startCountersign({ config: loadConfig(env), redis, logger: pino({ level: 'silent' }), env });
+  try {
+    // Setup
+    const prepared = await prepareRedeems(app, secret, GATES);
+    let next = 0;
+    const slice = (share: number) => prepared.slice(next, (next += Math.floor(prepared.length * share)));
+    const first = prepared[next++]!;
+    const { 'content-length': _length, ...headers } = first.headers;
+    const answer = await fetch(`${app.url}${first.path}`, { method: 'POST', headers, body: first.body ?? null });
+    if (answer.status !== 200) throw new Error(`redeem answered ${answer.status}: ${await answer.text()}`);
+    // The raw baseline signs the claims of a grant the service issued, with its current key.
+    const { claims } = (await answer.json()) as { claims: Record<string, unknown> };
+    const { kid, privateKey } = app.keyRing.ring.current();
+    let n = 0;
+    const sign = () =>
+      new SignJWT({ ...claims, jti: `gr_raw_${(n++).toString(36).padStart(10, '0')}` }).setProtectedHeader({ alg: 'ES256', typ: GRANT_TYP, kid }).sign(privateKey);
+    const phase = (share: number, seconds: number, options: { connections?: number; rate?: number } = {}) =>
+      loadInWorker({ port: app.port, connections: options.connections ?? CONNECTIONS, seconds, requests: slice(share), ...(options.rate ? { rate: options.rate } : {}) });
+    await rawSigning(sign, 300);
+    await phase(0.05, 1); // warm-up: JIT, connections, scripts
+
+    // Execution: raw signing, redeem closed loop, raw signing again (machine noise hits both), then
+    // redeem at a fixed arrival rate of half the measured capacity (latency without coordinated
+    // omission), then one request at a time.
+    const rawBefore = await rawSigning(sign, RAW_SIGNING_MS);
+    const closed = await phase(0.4, SECONDS);
+    const rawAfter = await rawSigning(sign, RAW_SIGNING_MS);
+    const rate = Math.max(50, Math.floor(closed.throughput * 0.5));
+    const paced = await phase(0.25, SECONDS, { rate });
+    const sequential = await phase(0.1, 2, { connections: 1 });
+    const direct = await withoutHttp(app, redis, slice(0.15), 2);
+    // Context: the same loop against GET /healthz (HTTP only, no auth, no Redis) on this machine.
+    const health = await loadInWorker({ port: app.port, connections: CONNECTIONS, seconds: 2, requests: Array.from({ length: 50_000 }, () => ({ method: 'GET', path: '/healthz', headers: {} })) });
+
+    // Validation
+    const raw = { perSecond: (rawBefore.perSecond + rawAfter.perSecond) / 2, p50: (rawBefore.p50 + rawAfter.p50) / 2, p99: Math.max(rawBefore.p99, rawAfter.p99) };
+    const grants = (r: LoadResult) => (r.statuses['200'] ?? 0) / r.seconds;
+    const ratio = grants(closed) / raw.perSecond;
+    const line = (name: string, r: LoadResult) =>
+      `  ${name.padEnd(28)} ${grants(r).toFixed(0).padStart(6)} grants/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  max ${r.maxMs.toFixed(1)} ms  (${r.requests} requests, statuses ${JSON.stringify(r.statuses)})`;
+    const exhausted = [closed, paced, sequential].some((r) => r.seconds < (r === sequential ? 2 : SECONDS) * 0.95) ? ' — ran out of prepared gates: raise GATES' : '';
+    return {
+      name: 'redeem',
+      lines: [
+        `POST /v1/gates/:id/redeem over HTTP (HMAC-signed), one app thread, load from a worker thread${exhausted}:`,
+        line(`closed loop, ${CONNECTIONS} connections`, closed),
+        line(`open loop at ${rate}/s`, paced),
+        line('one at a time', sequential),
+        `  redeemGrant without HTTP     ${direct.perSecond.toFixed(0).padStart(6)} grants/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms (use case called directly, ${CONNECTIONS} at a time)`,
+        `  GET /healthz, same loop         ${health.throughput.toFixed(0).padStart(6)} req/s     p50 ${health.p50Ms.toFixed(2)} ms  p99 ${health.p99Ms.toFixed(2)} ms (the HTTP floor of this machine)`,
+        `  raw jose ES256 SignJWT       ${raw.perSecond.toFixed(0).padStart(6)} /s        p50 ${raw.p50.toFixed(3)} ms  p99 ${raw.p99.toFixed(3)} ms (one at a time, same key and claims)`,
+        `  ratio redeem grants/s / raw signing: ${ratio.toFixed(2)} (target ≥ 0.5)`,
+        `  redeem p99: open loop ${paced.p99Ms.toFixed(2)} ms, one at a time ${sequential.p99Ms.toFixed(2)} ms (target ≤ 10 ms)`,
+      ],
+      figures: {
+        redeem_per_second: grants(closed),
+        redeem_closed_p50_ms: closed.p50Ms,
+        redeem_closed_p99_ms: closed.p99Ms,
+        redeem_open_rate: rate,
+        redeem_open_p50_ms: paced.p50Ms,
+        redeem_open_p99_ms: paced.p99Ms,
+        redeem_sequential_p50_ms: sequential.p50Ms,
+        redeem_sequential_p99_ms: sequential.p99Ms,
+        raw_sign_per_second: raw.perSecond,
+        raw_sign_p50_ms: raw.p50,
+        raw_sign_p99_ms: raw.p99,
+        redeem_to_raw_ratio: ratio,
+        healthz_per_second: health.throughput,
+        redeem_without_http_per_second: direct.perSecond,
+        redeem_without_http_p99_ms: direct.p99,
+      },
+    };
+  } finally {
+    await app.close();
+    await redis.quit();
+    await redisServer.stop();
+  }
+}
+
+if (!isMainThread) {
+  // The load generator: one job per worker.
+  parentPort!.once('message', (job: LoadJob) => {
+    let i = 0;
+    void runLoad({ port: job.port, connections: job.connections, seconds: job.seconds, ...(job.rate ? { rate: job.rate } : {}), next: () => job.requests[i++] }).then((result) =>
+      parentPort!.postMessage(result),
+    );
+  });
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await benchRedeem();
+  for (const line of result.lines) console.log(line);
+  process.exit(0);
+}
