@@ -56,9 +56,27 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+/** True for the errors ioredis raises when Redis cannot be reached (not our bugs: a 503, not a 500). */
+export function isStoreOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: string }).code;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    /Connection is closed|Stream isn't writeable|LOADING|READONLY/.test(err.message)
+  );
+}
+
 /** Maps any thrown value to a problem. Unknown errors become a bare 500 without internals. */
 export function toProblem(err: unknown, instance?: string): Problem {
-  const known = err instanceof CountersignError ? err : new CountersignError(ErrorCode.Internal, 'an internal error occurred');
+  const known =
+    err instanceof CountersignError
+      ? err
+      : isStoreOutage(err)
+        ? new CountersignError(ErrorCode.StoreUnavailable, 'the store is unreachable; nothing was recorded, retry with the same Idempotency-Key')
+        : new CountersignError(ErrorCode.Internal, 'an internal error occurred');
   const kind = KINDS[known.code];
   const problem: Problem = {
     type: `${PROBLEM_BASE}${kind.slug}`,
@@ -85,6 +103,7 @@ export function sendProblem(res: ServerResponse, problem: Problem, headers: Reco
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     ...(problem.status === 401 ? { 'www-authenticate': 'Bearer, StandardWebhooks' } : {}),
+    ...(problem.status === 503 ? { 'retry-after': '1' } : {}),
     ...headers,
   });
   res.end(body);
