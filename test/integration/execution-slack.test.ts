@@ -14,6 +14,8 @@ afterAll(async () => {
 
 const AGENT = 'iam-agent';
 const gate = (id: string) => t.app.ctx.store.read(id).then((g) => g!);
+// Slack writes go through the paced per-channel queue: allow for its spacing on a busy machine.
+const SLACK_WAIT_MS = 10_000;
 
 describe('evidence drift after approval, seen from Slack', () => {
   test('the change record says the approval is void and what changed', async () => {
@@ -22,11 +24,11 @@ describe('evidence drift after approval, seen from Slack', () => {
     const created = await signedCall(t.app.url, AGENT, t.secrets[AGENT]!, 'POST', '/v1/gates', { json: body });
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    await eventually(() => changeRecord(t.slack, id));
+    await eventually(() => changeRecord(t.slack, id), SLACK_WAIT_MS);
     expect((await approve(t, id, 'grace')).status).toBe(200);
-    await eventually(async () => (await gate(id)).votes.length === 1);
+    await eventually(async () => (await gate(id)).votes.length === 1, SLACK_WAIT_MS);
     expect((await approve(t, id, 'omar')).status).toBe(200);
-    await eventually(async () => (await gate(id)).state === 'approved');
+    await eventually(async () => (await gate(id)).state === 'approved', SLACK_WAIT_MS);
 
     // Execution: the agent is about to run a different policy document than the one approved.
     const drifted = { ...body, evidence: { parameters: { policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } } } };
@@ -41,7 +43,7 @@ describe('evidence drift after approval, seen from Slack', () => {
       const message = changeRecord(t.slack, id);
       const text = JSON.stringify(message?.blocks ?? []);
       return text.includes('evidence changed, approval void') ? text : undefined;
-    });
+    }, SLACK_WAIT_MS);
     expect(record).toContain(presented);
     expect(record).toContain(created.body.evidenceHash);
     expect(record).not.toContain('gate_approve');
