@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -157,8 +157,8 @@ export async function benchPolicy(): Promise<BenchResult> {
     for (let i = 0; i < WARMUP; i += 1) evaluate({ request: requests[i % REQUESTS]!, agentId: 'bench-agent' }, policy, now);
     const warm = measure(policy, () => requests, ITERATIONS, now);
     // Every resource new: the per-resource memo never helps, the asset patterns run every time.
-    // Requests arrive as parsed JSON, as they do over HTTP, a thousand at a time.
-    const cold = measure(policy, (n) => JSON.parse(JSON.stringify(generateRequests(rand, 1_000, true, n * 1_000))), COLD_REQUESTS, now);
+    // Requests arrive as parsed JSON, as they do over HTTP, two hundred at a time.
+    const cold = measure(policy, (n) => JSON.parse(JSON.stringify(generateRequests(rand, 200, true, n * 200))), COLD_REQUESTS, now);
     const figures = {
       decisionsPerSecond: warm.perSecond,
       p50Micros: percentile(warm.latencies, 50),
@@ -179,7 +179,7 @@ export async function benchPolicy(): Promise<BenchResult> {
         `  ${figures.decisionsPerSecond.toLocaleString('en')} decisions/s, p50 ${figures.p50Micros.toFixed(1)} µs, p99 ${figures.p99Micros.toFixed(1)} µs, max ${figures.maxMicros.toFixed(0)} µs`,
         `every resource new (${COLD_REQUESTS.toLocaleString('en')} decisions):`,
         `  ${figures.coldDecisionsPerSecond.toLocaleString('en')} decisions/s, p50 ${figures.coldP50Micros.toFixed(1)} µs, p99 ${figures.coldP99Micros.toFixed(1)} µs`,
-        `target: p99 ≤ 50 µs`,
+        `target: p99 ≤ 50 µs (load average ${loadavg()[0]!.toFixed(1)} during the run: other processes inflate the tail)`,
       ],
       figures,
     };

@@ -227,3 +227,21 @@ export function feasibility(set: ReviewerSet, review: Pick<ReviewSpec, 'quorum' 
   }
   return problems;
 }
+
+/**
+ * Problems with a freeze added at runtime (the admin command), in the words of the file
+ * checks: the evaluator would otherwise fall back to the default reviewers in silence.
+ */
+export function freezeProblems(freeze: FreezeWindow, sets: ReadonlyMap<string, ReviewerSet>): string[] {
+  const problems: string[] = [];
+  if (Date.parse(freeze.from) >= Date.parse(freeze.to)) problems.push(`freeze ends (${freeze.to}) before it starts (${freeze.from})`);
+  if (freeze.outcome === 'reject' && freeze.review !== undefined) problems.push('`review` applies only to outcome review');
+  const review = freeze.review;
+  if (review !== undefined) {
+    const set = sets.get(review.reviewerSet);
+    if (set === undefined) problems.push(`reviewer set "${review.reviewerSet}" is not defined`);
+    else problems.push(...feasibility(set, review).map((p) => p.message));
+    if (review.distinctTeams > review.quorum) problems.push(`distinctTeams ${review.distinctTeams} needs at least as many approvals, but quorum is ${review.quorum}`);
+  }
+  return problems;
+}

@@ -17,7 +17,7 @@ import type {
 
 /**
  * Turns a validated policy document into a `PolicySet` whose lookups are precompiled:
- * globs become closures, catalog and assets are indexed, rules are grouped per action.
+ * globs are parsed once, catalog, assets and rules are indexed, lookups are memoized.
  */
 
 /** How many distinct action ids the rule memo remembers; unknown ids beyond it are not cached. */
@@ -46,7 +46,7 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
     const irreversible = entry.reversibility === 'irreversible' || entry.labels.includes('irreversible');
     const compiled: CompiledAction = {
       entry,
-      labels: new Set(irreversible ? [...new Set([...entry.labels, 'irreversible' as const])] : entry.labels),
+      labels: new Set([...entry.labels, ...(irreversible ? (['irreversible'] as const) : [])]),
       reversibility: irreversible ? 'irreversible' : entry.reversibility,
       evidence: entry.evidence.map((trigger) => ({ regex: new RegExp(trigger.matches, 'i'), trigger })),
     };

@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { freezeProblems } from '../../../src/core/policy/check.js';
 import { evaluate } from '../../../src/core/policy/evaluate.js';
 import type { FreezeWindow } from '../../../src/core/policy/types.js';
 import { NOW, policyOf, request } from './support.js';
@@ -207,5 +208,19 @@ describe('fail closed', () => {
     expect(decide({ audience: 'elsewhere' }).rules[0]?.rule).toBe('audience-unregistered');
     const lax = policyOf((doc) => (doc.defaults.requireRegisteredAudience = false));
     expect(decide({ audience: 'elsewhere', action: 'logs.query' }, 'bot', {}, lax).outcome).toBe('allow');
+  });
+});
+
+describe('freezeProblems (runtime freezes)', () => {
+  test('names what the file checks would have refused', () => {
+    const base: FreezeWindow = { id: 'f', environments: ['production'], from: '2026-12-02T00:00:00Z', to: '2026-12-01T00:00:00Z', outcome: 'review', reason: 'r', exemptLabels: [] };
+    const review = { quorum: 3, distinctTeams: 1, breakGlass: true, excludeAgentOwner: true };
+    expect(freezeProblems({ ...base, review: { ...review, reviewerSet: 'platform' } }, policy.reviewerSets)).toEqual([
+      'freeze ends (2026-12-01T00:00:00Z) before it starts (2026-12-02T00:00:00Z)',
+      'quorum 3 is larger than reviewer set "platform", which lists only 2 user(s) and no user group',
+    ]);
+    expect(freezeProblems({ ...base, to: '2026-12-03T00:00:00Z', review: { ...review, quorum: 1, reviewerSet: 'nobody' } }, policy.reviewerSets)).toEqual([
+      'reviewer set "nobody" is not defined',
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { LiteralIndex } from '../../../src/core/policy/literal-index.js';
 import { compileGlob, compileGlobs, ResourceIndex } from '../../../src/core/policy/patterns.js';
+import { policyOf } from './support.js';
 
 /** The meaning of a glob, written the slow and obvious way. */
 function reference(pattern: string, value: string): boolean {
@@ -55,6 +56,24 @@ describe('ResourceIndex', () => {
         expect([...index.lookup({ type, id })].map((it) => it.i).sort((a, b) => a - b)).toEqual(expected);
       }),
       { numRuns: 1500 },
+    );
+  });
+});
+
+describe('the rule index of a policy set', () => {
+  test('offers, in rule order, exactly the rules whose action patterns match', () => {
+    const actions = ['a.b', 'a.c', 'a.b.c', 'b.a', 'a-b.c'];
+    const patterns = [...actions, 'a.*', 'a.b.*', '*', '*.c', 'a?b.c', 'b.*'];
+    fc.assert(
+      fc.property(fc.array(fc.subarray(patterns, { minLength: 1 }), { minLength: 1, maxLength: 12 }), fc.constantFrom(...actions, 'c.d'), (rulePatterns, action) => {
+        const policy = policyOf((doc) => {
+          doc.actions.push(...actions.map((id) => ({ id, reversibility: 'reversible' })));
+          doc.rules = rulePatterns.map((p, i) => ({ id: `r${i}`, outcome: 'allow', match: { actions: p } }));
+        });
+        const naive = rulePatterns.flatMap((p, i) => (compileGlobs(p).test(action) ? [`r${i}`] : []));
+        expect(policy.index.rulesFor(action).map((r) => r.rule.id)).toEqual(naive);
+      }),
+      { numRuns: 300 },
     );
   });
 });
