@@ -38,8 +38,8 @@ describe('the change record', () => {
     expect(message.text.length).toBeGreaterThan(0);
     // The requester (ana.silva@example.com) is told in a direct message.
     const ana = demoUser('ana').id;
-    const dm = [...t.slack.state.conversations.values()].find((c) => c.isIm && c.user === ana);
-    expect(dm?.messages.some((m) => m.text.includes('terraform.apply') || JSON.stringify(m.blocks).includes('terraform.apply'))).toBe(true);
+    const toldAna = () => [...t.slack.state.conversations.values()].find((c) => c.isIm && c.user === ana)?.messages.some((m) => JSON.stringify(m.blocks).includes(id));
+    expect(await eventually(toldAna)).toBe(true);
   });
 });
 
@@ -105,7 +105,10 @@ describe('dual control through the real receiver', () => {
     // Validation
     expect(answers.every((a) => a.status === 200)).toBe(true);
     await eventually(async () => (await gate(id)).state === 'approved');
-    await new Promise((r) => setTimeout(r, 300));
+    const ts0 = changeRecord(t.slack, id)!.ts;
+    // Slack writes are paced per channel: wait for the thread reply, then long enough for a duplicate to show.
+    await eventually(() => [...t.slack.state.conversations.values()].flatMap((c) => c.messages).some((m) => m.thread_ts === ts0), 10_000);
+    await new Promise((r) => setTimeout(r, 2_500));
     const trail = await t.app.ctx.store.auditTrail(id);
     expect(trail.filter((l) => l.to === 'approved')).toHaveLength(1);
     expect((await gate(id)).votes).toHaveLength(2);
@@ -115,8 +118,8 @@ describe('dual control through the real receiver', () => {
     const finalUpdates = t.slack.calls.filter((c) => c.method === 'chat.update' && c.params.ts === ts).slice(updatesBefore);
     expect(finalUpdates.filter((c) => !JSON.stringify(c.params.blocks).includes('"actions"')).length).toBeGreaterThanOrEqual(1);
     // Everyone else is told, privately, that votes had closed.
-    await eventually(() => people.filter((p) => ephemeralsFor(t.slack, p).some((e) => /votes are closed/.test(e))).length === 18);
-  });
+    await eventually(() => people.filter((p) => ephemeralsFor(t.slack, p).some((e) => /votes are closed/.test(e))).length === 18, 10_000);
+  }, 30_000);
 
   test('a deny needs a reason, and the reason reaches the agent', async () => {
     const id = await requestGate('iam-attach-admin-policy', 'iam-agent');
