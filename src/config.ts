@@ -30,6 +30,10 @@ export const ConfigSchema = z
     COUNTERSIGN_POLICIES: z.string().min(1).default('./policies'),
     COUNTERSIGN_KEYS: optionalNonEmpty,
     COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
+    /** The Slack user group whose members may run admin commands (freeze, mode, break-glass …). */
+    COUNTERSIGN_ADMIN_GROUP: optionalNonEmpty.pipe(
+      z.string().regex(/^S[A-Z0-9]{2,20}$/, { message: 'must be a Slack user group id (S…)' }).optional(),
+    ),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   })
   .superRefine((c, ctx) => {

@@ -26,6 +26,7 @@ import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
+import { startAdmin, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
 
 export interface CountersignOptions {
   config: Config;
@@ -36,6 +37,8 @@ export interface CountersignOptions {
   observers?: GateObserver[];
   /** Queue and worker settings (tests shorten intervals); `runWorkers: false` only enqueues. */
   background?: Partial<BackgroundOptions>;
+  /** Admin settings (tests shorten the post-hoc review reminders). */
+  admin?: Partial<AdminOptions>;
 }
 
 /** A running Countersign: the HTTP server and everything behind it. */
@@ -51,6 +54,8 @@ export interface Countersign {
   keyRing: GrantKeys;
   /** Queues, workers and sweeper (timers, revalidation, deliveries, Slack writes). */
   background: Background;
+  /** Slash command, App Home, runtime overrides, metrics and the deployment audit chain. */
+  admin: AdminWiring;
   close(): Promise<void>;
 }
 
@@ -106,6 +111,12 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   }
   const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack }, options.background);
   ctx.observers.push(...background.observers);
+  const admin = await startAdmin(
+    { redis, ctx, policy, policyDir: config.COUNTERSIGN_POLICIES, overrides, adminGroup: config.COUNTERSIGN_ADMIN_GROUP, logger, slack: slack && slackApp ? { app: slackApp, writes: slack.writes, directory: slack.directory } : undefined },
+    options.admin,
+  );
+  ctx.observers.push(...admin.observers);
+  ctx.metrics ??= admin.metrics;
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
 
   const keyRing: GrantKeys = config.COUNTERSIGN_KEYS
@@ -114,9 +125,10 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   let issuer = config.COUNTERSIGN_PUBLIC_URL ?? '';
 
   const router = new Router(logger);
-  mountAgentApi(router, ctx, authenticator);
+  mountAgentApi(router, ctx, admin.countingAuth(authenticator));
   mountOpenApi(router);
-  mountExecutionApi(router, ctx, authenticator, { ring: () => keyRing.ring, issuer: () => issuer, ledger: redis });
+  mountExecutionApi(router, ctx, admin.countingAuth(authenticator), { ring: () => keyRing.ring, issuer: () => issuer, ledger: redis });
+  admin.mount(router);
   const server = createHttpServer({ router, logger, redis, ...(slackApp?.httpListener ? { slackListener: slackApp.httpListener } : {}) });
   const port = await listen(server, config.PORT, config.HOST);
   await slackApp?.start();
@@ -134,6 +146,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     ...(slack ? { slack } : {}),
     keyRing,
     background,
+    admin,
     async close() {
       keyRing.stop();
       await slackApp?.stop();
@@ -143,6 +156,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
       });
       // After the HTTP side stopped taking requests: running jobs finish (or are released).
       await background.close();
+      await admin.close();
     },
   };
 }

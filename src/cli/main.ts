@@ -1,5 +1,7 @@
+import { auditCommand, traceCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { policyCommand } from './policy.js';
+import { reportCommand } from './report.js';
 
 const USAGE = `usage: countersign <command> [arguments]
 
@@ -7,6 +9,10 @@ commands:
   policy test [dir]                 run the policy cases (policies/tests/*.cases.yaml)
   policy explain <request.json>     show the decision for a request, and why
   keys rotate | list | prune        manage the grant signing keys (COUNTERSIGN_KEYS)
+  audit verify                      check the audit chains; names a modified, removed or reordered entry
+  audit export --since <time>       write the audit chain as NDJSON ([--out file]; time: ISO or 24h, 7d)
+  trace <gate>                      a gate's path: intent → session → decision → approvals → grant → calls
+  report [--days N] [--json]        per action: review needed, approval rate, latency, drift, observe cost
   help                              this text
 `;
 
@@ -18,6 +24,12 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'policy':
       return policyCommand(rest, { stdout, stderr });
+    case 'audit':
+      return auditCommand(rest, { stdout, stderr, env: process.env, now: Date.now });
+    case 'trace':
+      return traceCommand(rest, { stdout, stderr, env: process.env, now: Date.now });
+    case 'report':
+      return reportCommand(rest, { stdout, stderr, env: process.env, now: Date.now });
     case 'keys':
       return keysCommand(rest, {
         out: (line) => stdout.write(`${line}\n`),

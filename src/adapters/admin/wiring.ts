@@ -1,0 +1,149 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AdminContext } from '../../app/admin/admin-context.js';
+import type { AppContext, GateObserver } from '../../app/ports.js';
+import type { PolicyOverrides } from '../../core/policy/types.js';
+import { DeploymentAuditLog } from '../audit/deployment-log.js';
+import type { Authenticator } from '../http/agent-api.js';
+import type { Router } from '../http/router.js';
+import { actionLabelFor, GateStats } from '../metrics/gate-stats.js';
+import { countingAuthFailures, mountMetrics } from '../metrics/http.js';
+import { PrometheusMetrics } from '../metrics/prometheus.js';
+import type { PolicyStore } from '../policy/load.js';
+import { AdminDirectory } from '../slack/admin-directory.js';
+import { AppHome } from '../slack/app-home.js';
+import { registerCommands } from '../slack/commands.js';
+import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
+import type { SlackApp } from '../slack/slack-app.js';
+import { SecurityChannel } from '../slack/security-channel.js';
+import type { SlackWrites } from '../slack/slack-writes.js';
+import { HomeIndex } from './home-index.js';
+import { RuntimeOverrides } from './overrides-store.js';
+import { PostHocReviews } from './post-hoc-reviews.js';
+
+export interface AdminOptions {
+  /** How often each process re-reads the shared overrides. */
+  overridesRefreshMs: number;
+  /** First reminder after a break-glass, and the time between reminders, until two people reviewed it. */
+  postHocRemindEveryMs: number;
+  /** How often each process looks for overdue post-hoc reviews. */
+  postHocCheckEveryMs: number;
+}
+
+export const DEFAULT_ADMIN_OPTIONS: AdminOptions = {
+  overridesRefreshMs: 1_000,
+  postHocRemindEveryMs: 4 * 3_600_000,
+  postHocCheckEveryMs: 60_000,
+};
+
+export interface AdminDeps {
+  redis: Redis;
+  ctx: AppContext;
+  policy: PolicyStore;
+  policyDir: string;
+  overrides: PolicyOverrides;
+  adminGroup: string | undefined;
+  logger: Logger;
+  slack?: { app: SlackApp; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+}
+
+/** The admin and audit side of a process: observers, metrics, overrides, commands, App Home. */
+export interface AdminWiring {
+  admin: AdminContext;
+  observers: GateObserver[];
+  metrics: PrometheusMetrics;
+  stats: GateStats;
+  audit: DeploymentAuditLog;
+  runtime: RuntimeOverrides;
+  home: HomeIndex;
+  appHome?: AppHome;
+  security?: SecurityChannel;
+  /** Adds `GET /metrics`. */
+  mount(router: Router): void;
+  /** The agent authenticator, counting refused signatures and replays as bypass attempts. */
+  countingAuth(auth: Authenticator): Authenticator;
+  close(): Promise<void>;
+}
+
+export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOptions> = {}): Promise<AdminWiring> {
+  const options = { ...DEFAULT_ADMIN_OPTIONS, ...overrides };
+  const { redis, ctx, policy, logger } = deps;
+  const now = ctx.now;
+  const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
+  const audit = new DeploymentAuditLog(redis, { now, logger });
+  const stats = new GateStats(redis, { now, actionLabel });
+  const metrics = new PrometheusMetrics({ now, actionLabel, window: () => stats.window(7) });
+  const home = new HomeIndex(redis);
+  const postHoc = new PostHocReviews(redis);
+  const reload = async () => {
+    const result = await policy.reload();
+    if (result.ok) return { ok: true as const, version: result.version };
+    const problems = result.error.issues.length > 0 ? result.error.issues.map((i) => `${i.pointer} ${i.message}`) : [result.error.message];
+    return { ok: false as const, problems };
+  };
+  const runtime = new RuntimeOverrides(redis, deps.overrides, {
+    now,
+    logger,
+    onReloadRequest: async () => {
+      const result = await reload();
+      logger.info({ ok: result.ok, policyVersion: policy.current().version }, 'policy reloaded on request of another replica');
+    },
+  });
+  await runtime.start(options.overridesRefreshMs);
+
+  let security: SecurityChannel | undefined;
+  let appHome: AppHome | undefined;
+  if (deps.slack) {
+    security = new SecurityChannel({ writes: deps.slack.writes, store: ctx.store, postHoc, channel: () => policy.current().defaults.securityChannel, logger });
+  }
+  const admin: AdminContext = {
+    app: ctx,
+    policy: () => policy.current(),
+    reloadPolicy: reload,
+    overrides: runtime,
+    audit,
+    postHoc,
+    ...(security ? { security } : {}),
+    postHocRemindEveryMs: options.postHocRemindEveryMs,
+  };
+  if (deps.slack) {
+    const { app, writes, directory } = deps.slack;
+    appHome = new AppHome({ store: ctx.store, home, stats, directory, writes, overrides: runtime, now, logger });
+    appHome.register(app.app);
+    const homeRef = appHome;
+    registerCommands(app.app, {
+      admin,
+      admins: new AdminDirectory(directory, deps.adminGroup),
+      directory,
+      home,
+      stats,
+      policyDir: deps.policyDir,
+      refreshHome: (user) => void homeRef.publish(user).catch(() => undefined),
+    });
+  }
+  const reminders = security
+    ? setInterval(() => {
+        security!.remindDue(now(), options.postHocRemindEveryMs).catch((err: unknown) => logger.warn({ err }, 'post-hoc review reminders failed'));
+      }, options.postHocCheckEveryMs)
+    : undefined;
+  reminders?.unref();
+
+  return {
+    admin,
+    observers: [audit, stats, metrics, home, ...(appHome ? [appHome] : [])],
+    metrics,
+    stats,
+    audit,
+    runtime,
+    home,
+    ...(appHome ? { appHome } : {}),
+    ...(security ? { security } : {}),
+    mount: (router) => mountMetrics(router, metrics),
+    countingAuth: (auth) => countingAuthFailures(auth, { bypassAttempt: (kind) => ctx.metrics?.bypassAttempt(kind) }),
+    async close() {
+      if (reminders) clearInterval(reminders);
+      runtime.stop();
+      await audit.close();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { GateChange, GateObserver } from '../../app/ports.js';
+import type { AuditLink } from '../../core/audit-chain.js';
+import { canonicalJson } from '../../core/evidence-hash.js';
+import { gateKeys } from '../redis/keys.js';
+import { nextRecord, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
+import { AUDIT_KEYS } from './keys.js';
+
+/** What an admin action records: who, which command, with which arguments, and how it ended. */
+export interface AdminAuditEntry {
+  event: string;
+  actor: string;
+  at: number;
+  [key: string]: unknown;
+}
+
+const MAX_TRIES = 50;
+
+/**
+ * Appends to the deployment-wide chain. As a gate observer it copies, after every change, every
+ * link of that gate's chain not copied yet — so a change that no observer heard of (a deadline
+ * applied on read) is caught up with the gate's next change, and nothing is copied twice.
+ *
+ * Appends are optimistic transactions (WATCH on the chain): processes that append at the same
+ * time retry instead of forking the chain. They run on a dedicated connection, one at a time in
+ * this process, because WATCH belongs to a connection.
+ */
+export class DeploymentAuditLog implements GateObserver {
+  private readonly redis: Redis;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    redis: Redis,
+    private readonly deps: { now: () => number; logger?: Logger },
+  ) {
+    this.redis = redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: 3 });
+  }
+
+  async gateChanged(change: GateChange): Promise<void> {
+    await this.copyGate(change.gate.id);
+  }
+
+  /** Copies the gate's links that the deployment chain does not hold yet; returns how many. */
+  copyGate(gateId: string): Promise<number> {
+    return this.serial(() => this.appendWith(async (head) => {
+      const copied = Number((await this.redis.hget(AUDIT_KEYS.copied, gateId)) ?? '0');
+      const raw = await this.redis.lrange(gateKeys(gateId).audit, copied, -1);
+      if (raw.length === 0) return undefined;
+      const now = this.deps.now();
+      const records: DeploymentRecord[] = [];
+      let last = head;
+      let seq = copied;
+      for (const text of raw) {
+        const link = JSON.parse(text) as AuditLink;
+        seq = link.seq;
+        const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, loggedAt: now });
+        records.push(record);
+        last = { pos: record.pos, hash: record.hash };
+      }
+      return { records, copied: [gateId, seq] as [string, number] };
+    }));
+  }
+
+  /** Records an admin action (or any event that belongs to no gate). */
+  admin(entry: AdminAuditEntry): Promise<DeploymentRecord> {
+    return this.serial(async () => {
+      let made: DeploymentRecord | undefined;
+      const appended = await this.appendWith(async (head) => {
+        made = nextRecord(head, { kind: 'admin', entry: canonicalJson(entry), loggedAt: this.deps.now() });
+        return { records: [made] };
+      });
+      if (appended === 0 || !made) throw new Error('the admin action could not be recorded in the audit chain');
+      return made;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** WATCH the head, build the records, MULTI/EXEC; again when another process appended first. */
+  private async appendWith(build: (head: ChainHead | undefined) => Promise<{ records: DeploymentRecord[]; copied?: [string, number] } | undefined>): Promise<number> {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt += 1) {
+      await this.redis.watch(AUDIT_KEYS.head);
+      const rawHead = await this.redis.get(AUDIT_KEYS.head);
+      const head = rawHead ? (JSON.parse(rawHead) as ChainHead) : undefined;
+      let plan;
+      try {
+        plan = await build(head);
+      } catch (err) {
+        await this.redis.unwatch();
+        throw err;
+      }
+      if (!plan || plan.records.length === 0) {
+        await this.redis.unwatch();
+        return 0;
+      }
+      const last = plan.records[plan.records.length - 1]!;
+      const tx = this.redis.multi().rpush(AUDIT_KEYS.log, ...plan.records.map((r) => JSON.stringify(r)));
+      tx.set(AUDIT_KEYS.head, JSON.stringify({ pos: last.pos, hash: last.hash }));
+      if (plan.copied) tx.hset(AUDIT_KEYS.copied, plan.copied[0], plan.copied[1]);
+      const result = await tx.exec();
+      if (result !== null) return plan.records.length;
+      // Someone else appended in between: read the new head and build again.
+    }
+    this.deps.logger?.error('the deployment audit chain stayed contended; giving up this append (the next change catches up)');
+    return 0;
+  }
+}

@@ -1,0 +1,170 @@
+import type { Redis } from 'ioredis';
+import { verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import type { Gate } from '../../core/gate.js';
+import type { GateStore } from '../redis/gate-store.js';
+import { grantUsedKey } from '../redis/grant-ledger.js';
+import { gateKeys } from '../redis/keys.js';
+
+/** One step of a gate's story, from the user's intent to the calls the grant was used for. */
+export interface TraceStep {
+  /** intent · session · policy · vote · approval · break-glass · grant · consumed · outcome · other */
+  step: string;
+  at?: number;
+  actor?: string;
+  /** The gate link's seq this step comes from (undefined for facts from the gate record). */
+  seq?: number;
+  lines: string[];
+}
+
+export interface GateTrace {
+  gateId: string;
+  state: string;
+  /** Problems of the gate's chain (empty when intact). */
+  chainProblems: string[];
+  links: number;
+  steps: TraceStep[];
+}
+
+type Entry = Record<string, unknown> & { event: string; actor?: string; at?: number };
+
+const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : '?');
+const str = (v: unknown) => (v === undefined || v === null || v === '' ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/**
+ * Rebuilds a gate's path from its own audit chain (the authority) and its record: intent →
+ * agent session → policy decision → votes and approval → grant (id and claims) → consumption by
+ * the executor (while the ledger still holds it) → outcome and its calls.
+ */
+export async function traceGate(redis: Redis, store: GateStore, gateId: string): Promise<GateTrace | undefined> {
+  const gate = await store.read(gateId);
+  const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
+  if (!gate && raw.length === 0) return undefined;
+  const problems = verifyChain(raw).map((p) => `position ${p.position} (seq ${p.seq ?? '?'}): ${p.problem} — ${p.detail}`);
+  const steps: TraceStep[] = [];
+  raw.forEach((text, i) => {
+    let link: AuditLink;
+    let entry: Entry;
+    try {
+      link = JSON.parse(text) as AuditLink;
+      entry = JSON.parse(link.entry) as Entry;
+    } catch {
+      steps.push({ step: 'other', seq: i + 1, lines: ['(unreadable link)'] });
+      return;
+    }
+    steps.push(...stepsOf(entry, link, gate));
+  });
+  const consumed = await consumption(redis, steps);
+  if (consumed) {
+    const i = steps.findIndex((s) => s.step === 'grant');
+    steps.splice(i + 1, 0, consumed);
+  }
+  return { gateId, state: gate?.state ?? 'unknown (record gone)', chainProblems: problems, links: raw.length, steps };
+}
+
+function stepsOf(e: Entry, link: AuditLink, gate: Gate | undefined): TraceStep[] {
+  const base = { seq: link.seq, ...(typeof e.at === 'number' ? { at: e.at } : {}), ...(typeof e.actor === 'string' ? { actor: e.actor } : {}) };
+  switch (e.event) {
+    case 'create': {
+      const d = (e.decision ?? {}) as Record<string, unknown>;
+      const review = gate?.decision.review ?? gate?.decision.shadow?.review;
+      return [
+        { ...base, step: 'intent', lines: [`"${str(e.intent)}"`, `on behalf of ${str(e.requester)}`, `action ${str(e.action)} in ${str(e.environment)}`, `evidence ${str(e.evidenceHash)}`] },
+        { ...base, step: 'session', lines: [`agent ${str(e.actor).replace(/^agent:/, '')}`, `session ${str(e.agentSession)}`, `workflow ${str(e.workflowId)}`] },
+        {
+          ...base,
+          step: 'policy',
+          lines: [
+            `${str(d.outcome)} (${str(d.mode)} mode${d.shadow ? `, enforce would ${str(d.shadow)}` : ''}) · risk ${str(d.risk)}`,
+            `rules ${Array.isArray(d.rules) && d.rules.length > 0 ? d.rules.join(', ') : '—'}`,
+            ...(review ? [`reviewers ${review.reviewerSet}, quorum ${review.quorum}${review.distinctTeams > 1 ? `, ${review.distinctTeams} teams` : ''}`] : []),
+            `policy ${str(d.policyVersion)} · state ${link.to}`,
+          ],
+        },
+      ];
+    }
+    case 'vote':
+      return [{ ...base, step: 'vote', lines: [`${str(e.vote)} by ${str(e.actor)}${e.team ? ` (${str(e.team)})` : ''}${e.reason ? `: ${str(e.reason)}` : ''}`] }];
+    case 'approve':
+      return [{ ...base, step: 'approval', lines: [`approved; approvers ${Array.isArray(e.approvers) ? e.approvers.join(', ') : str(e.approvers)}`] }];
+    case 'deny':
+      return [{ ...base, step: 'approval', lines: [`denied by ${str(e.actor)}: ${str(e.reason)}`] }];
+    case 'break_glass':
+      return [{ ...base, step: 'break-glass', lines: [`break-glass by ${str(e.actor)}: ${str(e.justification)}`, 'post-hoc review required'] }];
+    case 'redeem':
+      return [
+        {
+          ...base,
+          step: 'grant',
+          lines: [
+            `jti ${str(e.grantId)} · kid ${str(e.kid)} · expires ${typeof e.exp === 'number' ? iso(e.exp * 1000) : '—'}`,
+            `claims ${JSON.stringify(claimsOf(e, gate))}`,
+          ],
+        },
+      ];
+    case 'complete':
+    case 'fail': {
+      const calls = Array.isArray(e.calls) ? (e.calls as Array<Record<string, unknown>>) : [];
+      return [
+        {
+          ...base,
+          step: 'outcome',
+          lines: [
+            `${e.event === 'complete' ? 'completed' : 'failed'}${e.summary ? `: ${str(e.summary)}` : ''} · ${calls.length} call${calls.length === 1 ? '' : 's'}`,
+            ...calls.map((c) => `call ${[c.method, c.action, c.target].filter(Boolean).map(str).join(' ')} → ${str(c.status)}${c.at ? ` at ${str(c.at)}` : ''}${c.detail ? ` (${str(c.detail)})` : ''}`),
+          ],
+        },
+      ];
+    }
+    default:
+      return [{ ...base, step: 'other', lines: [`${e.event}${e.reason ? `: ${str(e.reason)}` : ''}${e.detail ? ` (${str(e.detail)})` : ''} · ${link.from || '∅'} → ${link.to}`] }];
+  }
+}
+
+/** The grant's claims as the chain and the gate record establish them. */
+function claimsOf(e: Entry, gate: Gate | undefined): Record<string, unknown> {
+  const req = gate?.request;
+  return {
+    jti: e.grantId,
+    gid: gate?.id,
+    aud: e.audience,
+    sub: gate?.agentId,
+    act: { sub: req?.context.requester.email },
+    env: req?.environment,
+    action: req?.action,
+    resources: req?.resources.map((r) => ({ type: r.type, id: r.id })),
+    permissions: req?.permissions.map((p) => p.name),
+    evh: e.evidenceHash,
+    approvers: e.approvers,
+    pol: e.policyVersion,
+    exp: e.exp,
+  };
+}
+
+/** The executor's consumption of the grant, from the single-use ledger (kept until the grant's expiry). */
+async function consumption(redis: Redis, steps: TraceStep[]): Promise<TraceStep | undefined> {
+  const grant = steps.find((s) => s.step === 'grant');
+  const jti = grant?.lines[0]?.match(/^jti (\S+)/)?.[1];
+  if (!jti || jti === '—') return undefined;
+  let marker: string | null = null;
+  try {
+    marker = await redis.get(grantUsedKey(jti));
+  } catch {
+    marker = null;
+  }
+  if (!marker) return { step: 'consumed', lines: ['no consumption on record (not introspected yet, or the ledger entry outlived the grant)'] };
+  const m = JSON.parse(marker) as { consumer?: string; consumedAt?: number };
+  return { step: 'consumed', ...(m.consumedAt ? { at: m.consumedAt } : {}), ...(m.consumer ? { actor: m.consumer } : {}), lines: [`by ${str(m.consumer)}`] };
+}
+
+/** The trace as text, one step per block, for the CLI. */
+export function renderTrace(t: GateTrace): string {
+  const out = [
+    `gate ${t.gateId} · ${t.state} · ${t.links} audit links · chain ${t.chainProblems.length === 0 ? 'intact' : 'BROKEN'}`,
+    ...t.chainProblems.map((p) => `  ! ${p}`),
+  ];
+  for (const s of t.steps) {
+    const head = `${s.step.padEnd(12)} ${s.at !== undefined ? iso(s.at) : ''.padEnd(24)}${s.actor ? `  ${s.actor}` : ''}${s.seq !== undefined ? `  [#${s.seq}]` : ''}`;
+    out.push(head, ...s.lines.map((l) => `${' '.repeat(13)}${l}`));
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import { GENESIS, verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import { gateKeys } from '../redis/keys.js';
+import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
+import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
+
+/** What `countersign audit verify` found. */
+export interface VerifyReport {
+  ok: boolean;
+  /** Records in the deployment chain. */
+  records: number;
+  /** Gate chains checked. */
+  gates: number;
+  /** Gate links checked. */
+  links: number;
+  problems: AuditProblem[];
+  /** Gate links not (yet) copied to the deployment chain: not tampering, but worth knowing. */
+  uncopied: Array<{ gateId: string; fromSeq: number; toSeq: number }>;
+}
+
+const PAGE = 1_000;
+
+/**
+ * Checks the deployment chain and every gate's chain, and that they agree: each record that
+ * copies a gate link must match that link (digest and link hash), each gate's copied links must
+ * run 1, 2, 3 … with none missing, and the stored head must be the chain's last record.
+ */
+export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
+  const problems: AuditProblem[] = [];
+  /** gate id → seqs the deployment chain holds for it, with their record data. */
+  const copies = new Map<string, Array<{ seq: number; digest: string; gateHash: string; position: number }>>();
+
+  const total = await redis.llen(AUDIT_KEYS.log);
+  let last: ChainHead = { pos: 0, hash: GENESIS };
+  for (let start = 0; start < total; start += PAGE) {
+    const raw = await redis.lrange(AUDIT_KEYS.log, start, start + PAGE - 1);
+    const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
+    problems.push(...page.problems);
+    page.records.forEach((r, i) => {
+      if (!r || r.kind !== 'gate') return;
+      const list = copies.get(r.gateId) ?? [];
+      list.push({ seq: r.seq, digest: r.digest, gateHash: r.gateHash, position: start + i + 1 });
+      copies.set(r.gateId, list);
+    });
+    last = page.last;
+  }
+  const rawHead = await redis.get(AUDIT_KEYS.head);
+  const head = rawHead ? (JSON.parse(rawHead) as ChainHead) : undefined;
+  if (head && (head.pos !== last.pos || head.hash !== last.hash)) {
+    problems.push({
+      chain: 'deployment',
+      position: head.pos,
+      problem: 'removed',
+      detail: `the chain's head is record ${head.pos} (${head.hash.slice(0, 12)}…) but the chain ends at record ${last.pos}: records were removed or altered at its end`,
+    });
+  }
+
+  // Every gate chain in Redis, plus every gate the deployment chain names (its chain may be gone).
+  const gateIds = new Set(copies.keys());
+  for await (const keys of redis.scanStream({ match: GATE_AUDIT_PATTERN, count: 500 }) as AsyncIterable<string[]>) {
+    for (const key of keys) {
+      const id = gateIdOfAuditKey(key);
+      if (id) gateIds.add(id);
+    }
+  }
+  const copied = await redis.hgetall(AUDIT_KEYS.copied);
+  const uncopied: VerifyReport['uncopied'] = [];
+  let links = 0;
+  for (const gateId of [...gateIds].sort()) {
+    const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
+    links += raw.length;
+    for (const p of verifyChain(raw)) {
+      problems.push({ chain: 'gate', gateId, position: p.position, ...(p.seq !== undefined ? { seq: p.seq } : {}), problem: p.problem, detail: p.detail });
+    }
+    const bySeq = new Map<number, AuditLink>();
+    for (const text of raw) {
+      try {
+        const link = JSON.parse(text) as AuditLink;
+        bySeq.set(link.seq, link);
+      } catch {
+        // reported by verifyChain
+      }
+    }
+    const held = copies.get(gateId) ?? [];
+    let expected = 1;
+    held.forEach((copy) => {
+      const where = { chain: 'deployment' as const, position: copy.position, gateId, seq: copy.seq };
+      const wanted = expected;
+      expected = copy.seq + 1;
+      if (copy.seq !== wanted) {
+        problems.push({ ...where, problem: 'removed_or_reordered', detail: `copies of gate ${gateId} skip or repeat: expected seq ${wanted}, found seq ${copy.seq}` });
+      }
+      const link = bySeq.get(copy.seq);
+      if (!link) {
+        problems.push({ ...where, problem: 'removed', detail: `gate ${gateId} has no link ${copy.seq} any more, though the deployment chain recorded it` });
+      } else if (link.digest !== copy.digest || link.hash !== copy.gateHash) {
+        problems.push({ ...where, problem: 'mismatch', detail: `gate ${gateId} link ${copy.seq} differs from what the deployment chain recorded` });
+      }
+    });
+    const copiedUpTo = Math.max(Number(copied[gateId] ?? '0'), held.at(-1)?.seq ?? 0);
+    if (raw.length > copiedUpTo) uncopied.push({ gateId, fromSeq: copiedUpTo + 1, toSeq: raw.length });
+  }
+  problems.sort((a, b) => (a.chain === b.chain ? (a.position ?? 0) - (b.position ?? 0) : a.chain === 'deployment' ? -1 : 1));
+  return { ok: problems.length === 0, records: total, gates: gateIds.size, links, problems, uncopied };
+}
+
+/** One line per problem, naming where to look. */
+export function describeProblem(p: AuditProblem): string {
+  const where =
+    p.chain === 'deployment'
+      ? `deployment chain record ${p.position ?? '?'}${p.gateId ? ` (gate ${p.gateId} seq ${p.seq})` : ''}`
+      : `gate ${p.gateId} link at position ${p.position ?? '?'}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}`;
+  return `${where}: ${p.problem.replace(/_/g, ' ')} — ${p.detail}`;
+}

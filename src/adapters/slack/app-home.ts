@@ -1,0 +1,90 @@
+import type { App } from '@slack/bolt';
+import { HOME_PENDING_CAP, HOME_REQUESTS_CAP, renderHome } from '../../../blocks/home.js';
+import { buildReport } from '../../app/admin/report.js';
+import type { OverridesPort } from '../../app/admin/admin-context.js';
+import type { GateChange, GateObserver } from '../../app/ports.js';
+import type { Gate } from '../../core/gate.js';
+import type { Logger } from 'pino';
+import type { GateStore } from '../redis/gate-store.js';
+import type { HomeIndex } from '../admin/home-index.js';
+import type { GateStats } from '../metrics/gate-stats.js';
+import type { ReviewerDirectory } from './reviewer-directory.js';
+import type { SlackWrites } from './slack-writes.js';
+
+export interface AppHomeDeps {
+  store: GateStore;
+  home: HomeIndex;
+  stats: GateStats;
+  directory: ReviewerDirectory;
+  writes: SlackWrites;
+  overrides: OverridesPort;
+  now: () => number;
+  logger: Logger;
+  /** Days of team figures. */
+  days?: number;
+}
+
+/**
+ * App Home: published when a person opens the tab, and again after they vote (so a decided
+ * gate leaves their list). The buttons are the change record's own, so the same handlers serve
+ * them.
+ */
+export class AppHome implements GateObserver {
+  constructor(private readonly deps: AppHomeDeps) {}
+
+  register(app: App): void {
+    app.event('app_home_opened', async ({ event }) => {
+      if (event.tab !== 'home') return;
+      await this.publish(event.user).catch((err: unknown) => this.deps.logger.warn({ err, user: event.user }, 'could not publish App Home'));
+    });
+  }
+
+  gateChanged(change: GateChange): void {
+    if (!['vote', 'approve', 'deny'].includes(change.event) || !change.actor.startsWith('slack:')) return;
+    const user = change.actor.slice('slack:'.length);
+    // In the background: the voter's click is answered already, Home follows.
+    this.publish(user).catch((err: unknown) => this.deps.logger.debug({ err, user }, 'could not refresh App Home'));
+  }
+
+  /** Renders and publishes one person's Home tab. */
+  async publish(user: string): Promise<void> {
+    const { store, home, stats, directory, writes, now } = this.deps;
+    const at = now();
+    const email = await directory.emailOf(user);
+    const [pending, requestIds, window] = await Promise.all([
+      home.pending({ reviewer: user, limit: HOME_PENDING_CAP }),
+      email ? home.recentRequests(email, HOME_REQUESTS_CAP) : Promise.resolve([] as string[]),
+      stats.window(this.deps.days ?? 7, at),
+    ]);
+    const read = async (ids: string[]) => (await Promise.all(ids.map((id) => store.read(id)))).filter((g): g is Gate => g !== undefined);
+    const [pendingGates, requests] = await Promise.all([read(pending.ids), read(requestIds)]);
+    const report = buildReport(window);
+    const mine = window.reviewers.get(user);
+    const o = this.deps.overrides.snapshot();
+    const notices = [
+      ...o.freezes.map((f) => `\`${f.environments.join(', ')}\` is frozen until <!date^${Math.floor(Date.parse(f.to) / 1000)}^{date_short_pretty} {time}|${f.to}>: ${f.reason.replace(/[<>&]/g, '').slice(0, 200)}`),
+      ...(o.mode === 'observe' ? ['Countersign runs in *observe* mode: actions are let through and what enforce mode would do is recorded.'] : []),
+    ];
+    const view = renderHome({
+      now: at,
+      pending: pendingGates,
+      pendingTotal: pending.total,
+      requests,
+      notices,
+      figures: {
+        days: report.days,
+        requests: report.totals.requests,
+        reviewShare: report.totals.reviewShare,
+        ...(report.totals.approvalRate !== undefined ? { approvalRate: report.totals.approvalRate } : {}),
+        ...(report.totals.medianLatencyMs !== undefined ? { medianLatencyMs: report.totals.medianLatencyMs } : {}),
+        denied: report.totals.denied,
+        expired: report.totals.expired,
+        drift: report.totals.drift,
+        breakGlass: report.totals.breakGlass,
+        myApprovals: mine?.approve ?? 0,
+        myDenials: mine?.deny ?? 0,
+      },
+    });
+    await writes.publishHome(user, view);
+  }
+}

@@ -1,0 +1,57 @@
+import { CountersignError, ErrorCode } from '../../core/errors.js';
+import type { FreezeWindow } from '../../core/policy/types.js';
+import { recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
+
+/** Longest runtime freeze; anything longer belongs in policies/freezes.yaml, reviewed in git. */
+export const MAX_FREEZE_MS = 30 * 86_400_000;
+const MIN_FREEZE_MS = 60_000;
+
+/** `90m`, `2h`, `1d`, `1h30m` → ms; undefined when not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(?:(\d{1,3})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?$/.exec(text.trim().toLowerCase());
+  if (!m || text.trim() === '') return undefined;
+  const [d, h, min] = [m[1], m[2], m[3]].map((v) => Number(v ?? 0));
+  const ms = ((d! * 24 + h!) * 60 + min!) * 60_000;
+  return ms > 0 ? ms : undefined;
+}
+
+/** Environment names and classes as freezes match them (globs allowed). */
+const ENVIRONMENT = /^[A-Za-z0-9*?][A-Za-z0-9_.*?-]{0,63}$/;
+
+/**
+ * Freezes an environment (or environment class) for a while: every action there that is not
+ * read-only goes to review by the default reviewer set, whatever the rules say.
+ */
+export async function freezeEnvironment(admin: AdminContext, input: { environment: string; durationMs: number; reason: string; actor: AdminActor }): Promise<FreezeWindow> {
+  if (!ENVIRONMENT.test(input.environment)) {
+    throw new CountersignError(ErrorCode.InvalidRequest, `"${input.environment.slice(0, 64)}" is not an environment name`);
+  }
+  if (input.durationMs < MIN_FREEZE_MS || input.durationMs > MAX_FREEZE_MS) {
+    throw new CountersignError(ErrorCode.InvalidRequest, 'a runtime freeze lasts between 1 minute and 30 days; longer freezes belong in policies/freezes.yaml');
+  }
+  const reason = input.reason.trim();
+  if (reason.length === 0) throw new CountersignError(ErrorCode.InvalidRequest, 'a freeze needs a reason');
+  const now = admin.app.now();
+  const slug = input.environment.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'env';
+  const freeze: FreezeWindow = {
+    id: `admin-${slug}-${now.toString(36)}`.slice(0, 120),
+    environments: [input.environment],
+    from: new Date(now).toISOString(),
+    to: new Date(now + input.durationMs).toISOString(),
+    outcome: 'review',
+    reason: reason.slice(0, 500),
+    exemptLabels: ['read-only'],
+  };
+  await admin.overrides.addFreeze(freeze);
+  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'freeze', freezeId: freeze.id, environment: input.environment, until: freeze.to }, 'environment frozen');
+  await recordAdminAction(admin, input.actor, 'freeze', { environment: input.environment, durationMs: input.durationMs, reason }, `frozen until ${freeze.to} (${freeze.id})`);
+  return freeze;
+}
+
+/** Lifts runtime freezes of an environment (or all of them). Freezes in the policy files stay. */
+export async function unfreezeEnvironment(admin: AdminContext, input: { environment: string | 'all'; actor: AdminActor }): Promise<FreezeWindow[]> {
+  const lifted = await admin.overrides.removeFreezes(input.environment);
+  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'unfreeze', environment: input.environment, lifted: lifted.map((f) => f.id) }, 'freeze lifted');
+  await recordAdminAction(admin, input.actor, 'unfreeze', { environment: input.environment }, lifted.length === 0 ? 'nothing to lift' : `lifted ${lifted.map((f) => f.id).join(', ')}`);
+  return lifted;
+}

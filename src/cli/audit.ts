@@ -1,0 +1,147 @@
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { exportAudit, parseSince } from '../adapters/audit/export.js';
+import { renderTrace, traceGate } from '../adapters/audit/trace.js';
+import { describeProblem, verifyAudit } from '../adapters/audit/verify.js';
+import { GateStore } from '../adapters/redis/gate-store.js';
+import { GATE_ID } from '../core/ids.js';
+
+/** Where the command writes, and what it reads: `process.*` in the CLI, buffers in tests. */
+export interface AuditIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+}
+
+const AUDIT_USAGE = `usage: countersign audit <command>
+
+commands:
+  verify                         check the deployment chain and every gate's chain; exit 1 and
+                                 name each modified, removed or reordered entry
+  export --since <time> [--out <file>]
+                                 write the deployment chain as NDJSON (time: ISO 8601, or 24h, 7d …)
+
+Connects to REDIS_URL.
+`;
+
+const TRACE_USAGE = `usage: countersign trace <gate>
+
+Prints a gate's path from its audit chain: intent → agent session → policy decision → votes and
+approval → grant (id, claims) → consumption → outcome and calls. Connects to REDIS_URL.
+`;
+
+/** Connects to REDIS_URL, runs `work`, disconnects; exit 2 with a clear message when unset. */
+export async function withRedis(io: AuditIo, work: (redis: Redis) => Promise<number>): Promise<number> {
+  const url = io.env.REDIS_URL?.trim();
+  if (!url) {
+    io.stderr.write('countersign: REDIS_URL is not set; point it at the Redis that Countersign uses (e.g. redis://localhost:6379/0)\n');
+    return 2;
+  }
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (err) {
+    io.stderr.write(`countersign: cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}\n`);
+    redis.disconnect();
+    return 2;
+  }
+  try {
+    return await work(redis);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** `countersign audit verify|export`. Exit codes: 0 fine, 1 problems found, 2 usage or connection. */
+export async function auditCommand(args: string[], io: AuditIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'verify' && rest.length === 0) {
+    return withRedis(io, async (redis) => {
+      const report = await verifyAudit(redis);
+      for (const p of report.problems) io.stdout.write(`TAMPERED ${describeProblem(p)}\n`);
+      for (const u of report.uncopied) {
+        io.stdout.write(`note: gate ${u.gateId} links ${u.fromSeq}–${u.toSeq} are not in the deployment chain yet (copied with the gate's next change)\n`);
+      }
+      io.stdout.write(
+        `${report.ok ? 'OK' : 'FAILED'}: ${report.records} deployment records, ${report.gates} gates, ${report.links} gate links checked; ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}\n`,
+      );
+      return report.ok ? 0 : 1;
+    });
+  }
+  if (sub === 'export') {
+    let values;
+    try {
+      values = parseArgs({ args: rest, options: { since: { type: 'string' }, out: { type: 'string' } }, strict: true }).values;
+    } catch (err) {
+      io.stderr.write(`countersign: ${(err as Error).message}\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    const since = values.since === undefined ? undefined : parseSince(values.since, io.now());
+    if (since === undefined) {
+      io.stderr.write(`countersign: --since needs a time (2026-11-20T00:00:00Z) or a span back from now (24h, 7d)\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    return withRedis(io, async (redis) => {
+      if (!values.out) {
+        const n = await exportAudit(redis, since, (line) => void io.stdout.write(`${line}\n`));
+        io.stderr.write(`${n} records since ${new Date(since).toISOString()}\n`);
+        return 0;
+      }
+      const file = createWriteStream(values.out, { flags: 'wx' });
+      const opened = new Promise<void>((resolve, reject) => file.once('open', () => resolve()).once('error', reject));
+      try {
+        await opened;
+      } catch (err) {
+        io.stderr.write(`countersign: cannot write ${values.out}: ${(err as Error).message}\n`);
+        return 2;
+      }
+      const n = await exportAudit(redis, since, (line) => {
+        if (!file.write(`${line}\n`)) return new Promise<void>((resolve) => file.once('drain', () => resolve()));
+      });
+      await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      io.stderr.write(`${n} records since ${new Date(since).toISOString()} written to ${values.out}\n`);
+      return 0;
+    });
+  }
+  if (sub === undefined || sub === 'help' || sub === '--help') {
+    io.stdout.write(AUDIT_USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  io.stderr.write(`countersign: unknown audit command "${sub}"\n\n${AUDIT_USAGE}`);
+  return 2;
+}
+
+/** `countersign trace <gate>`. Exit codes: 0 intact chain, 1 chain problems, 2 usage, 3 no such gate. */
+export async function traceCommand(args: string[], io: AuditIo): Promise<number> {
+  const [id, ...rest] = args;
+  if (!id || rest.length > 0 || id === '--help' || id === 'help') {
+    io.stdout.write(TRACE_USAGE);
+    return id && id !== '--help' && id !== 'help' ? 2 : id ? 0 : 2;
+  }
+  if (!GATE_ID.test(id)) {
+    io.stderr.write(`countersign: "${id.slice(0, 60)}" is not a gate id (g_ and 26 characters)\n`);
+    return 2;
+  }
+  return withRedis(io, async (redis) => {
+    const trace = await traceGate(redis, new GateStore(redis), id);
+    if (!trace) {
+      io.stderr.write(`countersign: no gate ${id} (nothing stored and no audit chain)\n`);
+      return 3;
+    }
+    io.stdout.write(renderTrace(trace));
+    return trace.chainProblems.length === 0 ? 0 : 1;
+  });
+}

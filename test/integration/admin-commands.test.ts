@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { validateMessage } from '../../blocks/limits.js';
+import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
+import { OVERRIDES_KEY, RuntimeOverrides } from '../../src/adapters/admin/overrides-store.js';
+import type { PolicyOverrides } from '../../src/core/policy/types.js';
+import { type SlackTestApp } from '../support/slack.js';
+import { command, requestGate, startAdminApp } from './admin-support.js';
+
+let t: SlackTestApp;
+beforeAll(async () => {
+  t = await startAdminApp();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** Admin actions recorded in the deployment audit chain, oldest first. */
+async function adminEntries(): Promise<Array<Record<string, any>>> {
+  const raw = await t.redis.lrange(AUDIT_KEYS.log, 0, -1);
+  return raw.map((r) => JSON.parse(r)).filter((r) => r.kind === 'admin').map((r) => JSON.parse(r.entry));
+}
+
+describe('help and malformed input', () => {
+  test('help lists the commands; the answer is ephemeral and within Slack limits', async () => {
+    const answer = await command(t, 'grace', 'help');
+    expect(answer.status).toBe(200);
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(validateMessage(answer.body)).toBeUndefined();
+    expect(answer.text).toContain('/countersign pending');
+    expect(answer.text).toContain('*Admins only*');
+    const admin = await command(t, 'marta', '');
+    expect(admin.text).toContain('you are one');
+  });
+
+  test.each([
+    ['frobnicate now', 'unknown command'],
+    ['show', 'missing gate id'],
+    ['show not-a-gate', 'is not a gate id'],
+    ['freeze production soon because', 'is not a duration'],
+    ['mode sideways', 'observe or enforce'],
+    ['stats 99d', '1 to 30'],
+    ['policy explode', 'policy version'],
+    ['break-glass g_01JD4XK9ZQ3M0000000000000A', 'say why'],
+    ['<script>alert(1)</script> `rm -rf` \u0000', 'unknown command'],
+  ])('"%s" gets usage help, never an error dump', async (text, why) => {
+    const answer = await command(t, 'marta', text);
+    expect(answer.status).toBe(200);
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(answer.text).toContain(why);
+    expect(answer.text).toContain('/countersign help');
+    expect(answer.text).not.toMatch(/at .*\.ts:\d+|Error:|stack/);
+    expect(validateMessage(answer.body)).toBeUndefined();
+  });
+});
+
+describe('read-only commands, for everyone', () => {
+  test('pending and show list and describe a waiting gate', async () => {
+    const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent');
+    const pending = await command(t, 'kenji', 'pending');
+    expect(pending.text).toContain(gate.id);
+    expect(pending.text).toContain('iam.attach_role_policy');
+    const shown = await command(t, 'kenji', `show ${gate.id.toLowerCase()}`);
+    expect(shown.text).toContain(gate.id);
+    expect(shown.text).toContain('Approval needed');
+    expect(shown.text).toContain('identity-and-secrets');
+    expect(validateMessage(shown.body)).toBeUndefined();
+    const missing = await command(t, 'kenji', 'show g_00000000000000000000000000');
+    expect(missing.text).toContain('There is no gate');
+  });
+
+  test('policy version and stats answer anyone', async () => {
+    const version = await command(t, 'grace', 'policy version');
+    expect(version.text).toContain(t.app.policy.current().version);
+    const stats = await command(t, 'grace', 'stats 7d');
+    expect(stats.text).toMatch(/Last 7 days\*: \d+ requests/);
+  });
+
+  test('non-admins are refused every admin command, and nothing changes', async () => {
+    const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
+    for (const text of ['mode observe', 'freeze staging 1h test', 'unfreeze staging', 'policy reload', 'policy test', `break-glass ${gate.id} the site is down and nobody answers`, `cancel ${gate.id}`]) {
+      const answer = await command(t, 'grace', text);
+      expect(answer.text).toContain('is for Countersign admins');
+    }
+    expect(await t.redis.hgetall(OVERRIDES_KEY)).not.toHaveProperty('mode');
+    expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
+  });
+});
+
+describe('admin commands', () => {
+  test('a frozen environment turns an allowed action into a review, and unfreeze lifts it', async () => {
+    // Setup: a staging deploy is allowed by the staging-changes rule.
+    expect((await requestGate(t, 'k8s-deploy-staging', 'deploy-bot')).state).toBe('approved');
+    // Execution
+    const frozen = await command(t, 'marta', 'freeze staging 2h release candidate soak');
+    expect(frozen.text).toContain('is frozen until');
+    const during = await requestGate(t, 'k8s-deploy-staging', 'deploy-bot');
+    // Validation
+    expect(during.state).toBe('pending_review');
+    expect(during.decision.reasons.map((r: { rule: string }) => r.rule)).toEqual(expect.arrayContaining([expect.stringMatching(/^freeze:admin-staging-/)]));
+    expect((await command(t, 'marta', 'policy version')).text).toContain('release candidate soak');
+    const lifted = await command(t, 'marta', 'unfreeze staging');
+    expect(lifted.text).toContain('Lifted');
+    expect((await requestGate(t, 'k8s-deploy-staging', 'deploy-bot')).state).toBe('approved');
+    const audited = await adminEntries();
+    expect(audited).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ command: 'freeze', actor: 'slack:U04LJOOA5LQ', args: expect.objectContaining({ environment: 'staging', reason: 'release candidate soak' }) }),
+        expect.objectContaining({ command: 'unfreeze', actor: 'slack:U04LJOOA5LQ' }),
+      ]),
+    );
+  });
+
+  test('observe → enforce changes the next decision, globally and per rule', async () => {
+    const observe = await command(t, 'jonas', 'mode observe');
+    expect(observe.text).toContain('*observe* mode');
+    const observed = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
+    expect(observed).toMatchObject({ state: 'approved', decision: { mode: 'observe', shadow: { outcome: 'review' } } });
+    await command(t, 'jonas', 'mode enforce');
+    expect((await requestGate(t, 'terraform-apply-prod', 'terraform-bot')).state).toBe('pending_review');
+    // One rule only: production-changes observed, everything else enforced.
+    expect((await command(t, 'jonas', 'mode observe no-such-rule')).text).toContain('no rule "no-such-rule"');
+    await command(t, 'jonas', 'mode observe production-changes');
+    const perRule = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
+    expect(perRule.decision.mode).toBe('observe');
+    await command(t, 'jonas', 'mode enforce production-changes');
+    expect((await requestGate(t, 'terraform-apply-prod', 'terraform-bot')).decision.mode).toBe('enforce');
+    expect((await adminEntries()).filter((e) => e.command === 'mode')).toHaveLength(4);
+  });
+
+  test('overrides written by one process reach another within its refresh', async () => {
+    // A second process's view of the same Redis: its own overrides object, refreshed from the hash.
+    const other: PolicyOverrides = {};
+    const replica = new RuntimeOverrides(t.redis, other, { now: Date.now });
+    await replica.refresh();
+    expect(other.freezes).toBeUndefined();
+    await command(t, 'marta', 'freeze production 30m incident 4711');
+    await replica.refresh();
+    expect(other.freezes?.[0]).toMatchObject({ environments: ['production'], outcome: 'review', reason: 'incident 4711' });
+    await command(t, 'marta', 'unfreeze all');
+    await replica.refresh();
+    expect(other.freezes).toBeUndefined();
+  });
+
+  test('policy reload and policy test report on the policy set', async () => {
+    const reload = await command(t, 'aiko', 'policy reload');
+    expect(reload.text).toContain('Policy reloaded');
+    expect(reload.text).toContain(t.app.policy.current().version);
+    const cases = await command(t, 'aiko', 'policy test');
+    expect(cases.text).toMatch(/Policy cases: \d+ passed, 0 failed/);
+  });
+
+  test('cancel withdraws a gate and records who did it', async () => {
+    const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent');
+    const answer = await command(t, 'marta', `cancel ${gate.id} duplicate of an earlier request`);
+    expect(answer.text).toContain('is cancelled');
+    const stored = (await t.app.ctx.store.read(gate.id))!;
+    expect(stored.state).toBe('cancelled');
+    expect(stored.resolution).toMatchObject({ actor: 'slack:U04LJOOA5LQ', reason: 'duplicate of an earlier request' });
+    expect((await command(t, 'marta', `cancel ${gate.id}`)).text).toContain('is cancelled');
+  });
+});
