@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
+import { entryDigest } from '../../src/adapters/audit/deployment-chain.js';
+import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
+import { example } from '../support/gates.js';
+import { testRedisUrl } from '../support/redis.js';
+import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
+
+let t: ExecutionApp;
+/** A gate that went the whole way: request → two approvals → grant → consumed → outcome. */
+let full: { id: string; jti: string };
+
+beforeAll(async () => {
+  t = await startExecutionApp();
+  const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
+  await approveInSlack(t, gate.id, [
+    { id: 'U0439ZZZZG4', team: 'security' },
+    { id: 'U07DMEN2KHV', team: 'security' },
+  ]);
+  const redeemed = await redeem(t, 'iam-agent', gate.id, gate.hash);
+  expect(redeemed.status).toBe(200);
+  expect((await introspect(t, 'iam-broker', redeemed.body.grant)).body.active).toBe(true);
+  const outcome = await as(t, 'iam-agent', 'POST', `/v1/gates/${gate.id}/outcome`, {
+    json: {
+      status: 'succeeded',
+      summary: 'policy attached',
+      calls: [{ action: 'iam.attach_role_policy', target: 'arn:aws:iam::111122223333:role/ci-deployer', method: 'AttachRolePolicy', status: 200 }],
+    },
+  });
+  expect(outcome.status).toBe(200);
+  full = { id: gate.id, jti: redeemed.body.claims.jti };
+  // A few more gates, so that the chains interleave.
+  await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
+  await createGate(t, 'terraform-bot', example('terraform-apply-prod'));
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** Runs a CLI command against this file's Redis; returns its exit code and output. */
+async function cli(run: (args: string[], io: AuditIo) => Promise<number>, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: AuditIo = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: testRedisUrl() }, now: Date.now };
+  const code = await run(args, io);
+  return { code, out, err };
+}
+const verify = () => cli(auditCommand, ['verify']);
+
+/** Changes one stored element of a list and returns a function that puts it back. */
+async function tamper(key: string, index: number, change: (text: string) => string): Promise<() => Promise<void>> {
+  const original = (await t.redis.lindex(key, index))!;
+  await t.redis.lset(key, index, change(original));
+  return async () => {
+    await t.redis.lset(key, index, original);
+  };
+}
+
+describe('audit verify', () => {
+  beforeEach(async () => {
+    expect((await verify()).code).toBe(0);
+  });
+
+  test('an intact deployment verifies', async () => {
+    const { code, out } = await verify();
+    expect(code).toBe(0);
+    expect(out).toMatch(/^OK: \d+ deployment records, 3 gates, \d+ gate links checked; 0 problems/m);
+  });
+
+  test('a modified gate entry is named by gate and seq', async () => {
+    // Execution: rewrite who approved, in the gate's own chain (link 5: the redeem, naming the approvers).
+    const key = `cs:{g:${full.id}}:audit`;
+    const restore = await tamper(key, 4, (text) => {
+      const link = JSON.parse(text);
+      link.entry = link.entry.replace('U07DMEN2KHV', 'U0ATTACKER1');
+      return JSON.stringify(link);
+    });
+    const { code, out } = await verify();
+    await restore();
+    // Validation
+    expect(code).toBe(1);
+    expect(out).toContain(`TAMPERED gate ${full.id} link at position 5 (seq 5): modified`);
+    expect(out).toMatch(/^FAILED/m);
+  });
+
+  test('a gate entry rewritten with fresh hashes is caught by the deployment chain', async () => {
+    // A careful attacker recomputes the link's digest; the gate chain's next link and the
+    // deployment chain's copy still disagree.
+    const key = `cs:{g:${full.id}}:audit`;
+    const restore = await tamper(key, 0, (text) => {
+      const link = JSON.parse(text);
+      link.entry = link.entry.replace('sam.okafor@example.com', 'eve@example.com');
+      link.digest = entryDigest(link.entry);
+      return JSON.stringify(link);
+    });
+    const { code, out } = await verify();
+    await restore();
+    expect(code).toBe(1);
+    expect(out).toContain(`gate ${full.id} link at position 1 (seq 1): bad link`);
+    expect(out).toContain(`(gate ${full.id} seq 1): mismatch`);
+  });
+
+  test('a modified, a removed and a reordered deployment record are each named by position', async () => {
+    // Modified
+    const restore = await tamper(AUDIT_KEYS.log, 2, (text) => {
+      const r = JSON.parse(text);
+      r.entry = r.entry.replace('"at":', '"at":1');
+      return JSON.stringify(r);
+    });
+    const modified = await verify();
+    await restore();
+    expect(modified.code).toBe(1);
+    expect(modified.out).toMatch(/TAMPERED deployment chain record 3 .*: modified/);
+
+    // Removed: the record at position 4 disappears.
+    const removed = (await t.redis.lindex(AUDIT_KEYS.log, 3))!;
+    await t.redis.lrem(AUDIT_KEYS.log, 1, removed);
+    const afterRemoval = await verify();
+    await t.redis.linsert(AUDIT_KEYS.log, 'BEFORE', (await t.redis.lindex(AUDIT_KEYS.log, 3))!, removed);
+    expect(afterRemoval.code).toBe(1);
+    expect(afterRemoval.out).toMatch(/TAMPERED deployment chain record 4 .*: removed or reordered — expected record 4 .* found record 5/);
+
+    // Reordered: records 2 and 3 swap places.
+    const [second, third] = [(await t.redis.lindex(AUDIT_KEYS.log, 1))!, (await t.redis.lindex(AUDIT_KEYS.log, 2))!];
+    await t.redis.lset(AUDIT_KEYS.log, 1, third);
+    await t.redis.lset(AUDIT_KEYS.log, 2, second);
+    const reordered = await verify();
+    await t.redis.lset(AUDIT_KEYS.log, 1, second);
+    await t.redis.lset(AUDIT_KEYS.log, 2, third);
+    expect(reordered.code).toBe(1);
+    expect(reordered.out).toMatch(/TAMPERED deployment chain record 2 .*: removed or reordered/);
+  });
+
+  test('cutting off the end of either chain is noticed', async () => {
+    const last = (await t.redis.rpop(AUDIT_KEYS.log))!;
+    const cut = await verify();
+    await t.redis.rpush(AUDIT_KEYS.log, last);
+    expect(cut.code).toBe(1);
+    expect(cut.out).toMatch(/TAMPERED deployment chain record \d+: removed — the chain's head/);
+
+    const key = `cs:{g:${full.id}}:audit`;
+    const lastLink = (await t.redis.rpop(key))!;
+    const cutGate = await verify();
+    await t.redis.rpush(key, lastLink);
+    expect(cutGate.code).toBe(1);
+    expect(cutGate.out).toContain(`gate ${full.id} seq 6): removed`);
+  });
+
+  test('without REDIS_URL the command says so', async () => {
+    let err = '';
+    const code = await auditCommand(['verify'], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) }, env: {}, now: Date.now });
+    expect(code).toBe(2);
+    expect(err).toContain('REDIS_URL is not set');
+  });
+});
+
+describe('audit export', () => {
+  test('writes NDJSON from --since on, each line a chain record with its entry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-export-'));
+    const file = join(dir, 'audit.ndjson');
+    const { code, err } = await cli(auditCommand, ['export', '--since', '1h', '--out', file]);
+    expect(code).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(err).toContain(`${lines.length} records`);
+    expect(lines.length).toBe(await t.redis.llen(AUDIT_KEYS.log));
+    expect(lines[0]).toMatchObject({ pos: 1, kind: 'gate', gateId: full.id, seq: 1, entry: { event: 'create' } });
+    for (const line of lines) expect(entryDigest(line.entryText)).toBe(line.digest);
+    // Nothing is newer than now.
+    const future = await cli(auditCommand, ['export', '--since', new Date(Date.now() + 3_600_000).toISOString()]);
+    expect(future.out).toBe('');
+    expect((await cli(auditCommand, ['export', '--since', 'yesterday-ish'])).code).toBe(2);
+  });
+});
+
+describe('trace', () => {
+  test('a gate that went the whole way shows every link: intent, session, decision, votes, approval, grant, consumption, outcome', async () => {
+    const { code, out } = await cli(traceCommand, [full.id]);
+    expect(code).toBe(0);
+    expect(out).toContain(`gate ${full.id} · completed · 6 audit links · chain intact`);
+    const steps = out.split('\n').filter((l) => /^\S/.test(l)).map((l) => l.split(' ')[0]);
+    expect(steps).toEqual(['gate', 'intent', 'session', 'policy', 'vote', 'vote', 'approval', 'grant', 'consumed', 'outcome']);
+    const body = example('iam-attach-admin-policy');
+    expect(out).toContain(`"${body.context.intent}"`);
+    expect(out).toContain(`session ${body.context.agentSession}`);
+    expect(out).toContain('rules identity-and-secrets');
+    expect(out).toContain('approve by slack:U0439ZZZZG4');
+    expect(out).toContain('approvers U0439ZZZZG4, U07DMEN2KHV');
+    expect(out).toContain(`jti ${full.jti}`);
+    expect(out).toContain('"aud":"iam-broker"');
+    expect(out).toContain('by executor:iam-broker');
+    expect(out).toContain('call AttachRolePolicy iam.attach_role_policy arn:aws:iam::111122223333:role/ci-deployer → 200');
+  });
+
+  test('an unknown gate and a malformed id are told apart', async () => {
+    expect((await cli(traceCommand, ['g_00000000000000000000000000'])).code).toBe(3);
+    expect((await cli(traceCommand, ['nope'])).code).toBe(2);
+  });
+});
