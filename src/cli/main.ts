@@ -2,6 +2,7 @@ import { auditCommand, traceCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { policyCommand } from './policy.js';
 import { reportCommand } from './report.js';
+import { requestCommand } from './request.js';
 
 const USAGE = `usage: countersign <command> [arguments]
 
@@ -9,6 +10,10 @@ commands:
   policy test [dir]                 run the policy cases (policies/tests/*.cases.yaml)
   policy explain <request.json>     show the decision for a request, and why
   keys rotate | list | prune        manage the grant signing keys (COUNTERSIGN_KEYS)
+  request <request.json> [--wait] [--redeem] [--agent id] [--url url]
+                                    ask for a gate as an agent; exit 0 approved/redeemed,
+                                    3 rejected, 4 denied, 5 expired, 6 cancelled/invalidated,
+                                    7 still pending at --timeout, 1 error (request --help)
   audit verify                      check the audit chains; names a modified, removed or reordered entry
   audit export --since <time>       write the audit chain as NDJSON ([--out file]; time: ISO or 24h, 7d)
   trace <gate>                      a gate's path: intent → session → decision → approvals → grant → calls
@@ -24,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'policy':
       return policyCommand(rest, { stdout, stderr });
+    case 'request':
+      return requestCommand(rest, { stdout, stderr, env: process.env });
     case 'audit':
       return auditCommand(rest, { stdout, stderr, env: process.env, now: Date.now });
     case 'trace':

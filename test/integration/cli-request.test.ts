@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyGrant } from '../../src/client/index.js';
+import { EXIT } from '../../src/cli/request.js';
+import { approve, changeRecord, deny, eventually, startSlackTestApp, type SlackTestApp } from '../support/slack.js';
+
+/**
+ * `countersign request` end to end: the real CLI (bin/countersign.mjs, a child process) against
+ * the running app and its Slack stand-in; reviewers act through signed Slack payloads.
+ */
+
+const REPO = join(import.meta.dirname, '../..');
+const example = (name: string) => join(REPO, 'examples', `${name}.json`);
+
+let t: SlackTestApp;
+let cwd: string;
+const children = new Set<ChildProcess>();
+beforeAll(async () => {
+  t = await startSlackTestApp();
+  // Not the repository: the CLI must not fall back to a developer's .countersign/ secrets.
+  cwd = mkdtempSync(join(tmpdir(), 'countersign-cli-'));
+});
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill();
+  await t.close();
+  rmSync(cwd, { recursive: true, force: true });
+});
+
+interface Run {
+  code: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function cli(args: string[], agent?: string): Run {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  if (agent) env[`COUNTERSIGN_AGENT_${agent.toUpperCase().replaceAll('-', '_')}_SECRET`] = t.secrets[agent];
+  const child = spawn(process.execPath, [join(REPO, 'bin/countersign.mjs'), 'request', ...args, ...(agent ? ['--agent', agent] : []), '--url', t.app.url], { cwd, env });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return { code: new Promise((resolve) => child.once('exit', resolve)), stdout: () => stdout, stderr: () => stderr };
+}
+
+/** The gate id the CLI announced, once its change record is in Slack. */
+async function announcedGate(run: Run): Promise<string> {
+  const id = await eventually(() => /gate (g_[0-9A-Z]{26})/.exec(run.stderr())?.[1], 20_000);
+  await eventually(() => changeRecord(t.slack, id), 10_000);
+  return id;
+}
+
+describe('countersign request', () => {
+  test('an allowed request is redeemed at once and prints a grant the executor can verify', async () => {
+    const run = cli([example('logs-read-only'), '--redeem'], 'ops-agent');
+    expect(await run.code).toBe(EXIT.ok);
+    const answer = JSON.parse(run.stdout());
+    expect(answer.gate.state).toBe('redeemed');
+    const claims = await verifyGrant(answer.grant, {
+      jwksUrl: `${t.app.url}/.well-known/jwks.json`,
+      issuer: `http://localhost:${t.app.port}`,
+      audience: 'observability-proxy',
+      expect: { action: 'logs.query', evidenceHash: answer.gate.evidenceHash },
+    });
+    expect(claims.sub).toBe('ops-agent');
+    expect(run.stderr()).toContain('allowed by policy');
+  }, 30_000);
+
+  test('--wait --redeem waits for two reviewers, printing the change, then prints the grant', async () => {
+    // Setup
+    const run = cli([example('iam-attach-admin-policy'), '--wait', '--redeem'], 'iam-agent');
+    const gateId = await announcedGate(run);
+    await eventually(() => run.stderr().includes('waiting for security (2 approvals)'), 10_000);
+    // Execution: two security reviewers approve in Slack.
+    expect((await approve(t, gateId, 'grace')).status).toBe(200);
+    await eventually(async () => (await t.app.ctx.store.read(gateId))?.votes.length === 1);
+    expect((await approve(t, gateId, 'omar')).status).toBe(200);
+    // Validation
+    expect(await run.code).toBe(EXIT.ok);
+    expect(run.stderr()).toMatch(/pending_review → approved/);
+    expect(run.stderr()).toMatch(/redeemed: grant gr_\w+ for iam-broker/);
+    const answer = JSON.parse(run.stdout());
+    expect(answer.claims.gid).toBe(gateId);
+    expect(answer.claims.approvers).toHaveLength(2);
+    expect((await t.app.ctx.store.read(gateId))?.state).toBe('redeemed');
+  }, 40_000);
+
+  test('a denied gate exits with its own code and prints the reviewer’s reason', async () => {
+    const run = cli([example('terraform-apply-prod'), '--wait', '--redeem'], 'terraform-bot');
+    const gateId = await announcedGate(run);
+    await deny(t, gateId, 'elena', 'Split the replica from the autoscaling change');
+    expect(await run.code).toBe(EXIT.denied);
+    expect(run.stderr()).toMatch(/pending_review → denied/);
+    expect(run.stderr()).toContain('Split the replica from the autoscaling change');
+    expect(JSON.parse(run.stdout())).toMatchObject({ id: gateId, state: 'denied' });
+  }, 40_000);
+
+  test('a request that policy refuses exits 3 with the reason', async () => {
+    // deploy-bot is not registered for IAM actions.
+    const run = cli([example('iam-attach-admin-policy')], 'deploy-bot');
+    expect(await run.code).toBe(EXIT.rejected);
+    expect(run.stderr()).toMatch(/rejected by policy: .*iam\.attach_role_policy/);
+  }, 30_000);
+
+  test('without --wait a request for review exits 0; --timeout leaves it open and exits 7', async () => {
+    const submitted = cli([example('db-drop-column-prod')], 'migration-agent');
+    expect(await submitted.code).toBe(EXIT.ok);
+    expect(JSON.parse(submitted.stdout()).state).toBe('pending_review');
+    const waited = cli([example('customer-data-export'), '--wait', '--timeout', '1s'], 'data-agent');
+    expect(await waited.code).toBe(EXIT.timeout);
+    expect(waited.stderr()).toMatch(/still pending_review after 1 s; the gate stays open/);
+  }, 30_000);
+
+  test('errors: no credentials is a usage error, a bad signature is an error with the problem', async () => {
+    const none = cli([example('logs-read-only'), '--agent', 'ops-agent']);
+    expect(await none.code).toBe(EXIT.usage);
+    expect(none.stderr()).toContain('COUNTERSIGN_AGENT_OPS_AGENT_SECRET');
+    const wrong = spawn(process.execPath, [join(REPO, 'bin/countersign.mjs'), 'request', example('logs-read-only'), '--agent', 'ops-agent', '--url', t.app.url], {
+      cwd,
+      env: { PATH: process.env.PATH, COUNTERSIGN_AGENT_OPS_AGENT_SECRET: t.secrets['deploy-bot'] },
+    });
+    let stderr = '';
+    wrong.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((resolve) => wrong.once('exit', resolve))).toBe(EXIT.error);
+    expect(stderr).toMatch(/401 .*signature/i);
+  }, 30_000);
+});
