@@ -35,22 +35,25 @@ export class HomeIndex implements GateObserver {
 
   /**
    * Gates waiting for review, soonest deadline first; with `reviewer`, only those this Slack
-   * user may vote on. `total` counts every match among the candidates looked at.
+   * user may vote on and has not voted on yet. `total` counts every match among the candidates
+   * looked at.
    */
   async pending(options: { reviewer?: string; limit: number }): Promise<{ ids: string[]; total: number }> {
     const candidates = await this.redis.zrange(DEADLINE_INDEX, 0, PENDING_SCAN - 1);
     if (candidates.length === 0) return { ids: [], total: 0 };
     const tx = this.redis.multi();
     for (const id of candidates) {
-      tx.hget(gateKeys(id).gate, 'state');
-      if (options.reviewer) tx.hexists(gateKeys(id).reviewers, options.reviewer);
+      const keys = gateKeys(id);
+      tx.hget(keys.gate, 'state');
+      if (options.reviewer) tx.hexists(keys.reviewers, options.reviewer).hexists(keys.votes, options.reviewer);
     }
     const replies = ((await tx.exec()) ?? []).map(([, v]) => v);
-    const step = options.reviewer ? 2 : 1;
+    const step = options.reviewer ? 3 : 1;
     const matches: string[] = [];
     candidates.forEach((id, i) => {
       if (replies[i * step] !== 'pending_review') return;
-      if (options.reviewer && replies[i * step + 1] !== 1) return;
+      // For one reviewer: gates they may vote on and have not voted on yet.
+      if (options.reviewer && (replies[i * step + 1] !== 1 || replies[i * step + 2] !== 0)) return;
       matches.push(id);
     });
     return { ids: matches.slice(0, options.limit), total: matches.length };

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { ACTION_APPROVE } from '../../blocks/ids.js';
+import { BLOCK_KIT, validateHome } from '../../blocks/limits.js';
+import { evidenceHash } from '../../src/core/evidence-hash.js';
+import { demoUser } from '../../src/sandbox/demo-workspace.js';
+import { viewButtonClickPayload } from '../../src/sandbox/slack-interactions.js';
+import { exampleAction, reviewDecision } from '../support/gates.js';
+import { changeRecord, eventually, sendInteraction, type SlackTestApp } from '../support/slack.js';
+import { openHome, requestGate, startAdminApp } from './admin-support.js';
+
+let t: SlackTestApp;
+beforeAll(async () => {
+  t = await startAdminApp();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** The Home view last published for a demo user. */
+function homeOf(who: string): { id: string; hash: string; view: { blocks: unknown[]; callback_id?: string; private_metadata?: string } } | undefined {
+  const viewId = t.slack.state.homes.get(demoUser(who).id);
+  const stored = viewId ? t.slack.state.views.get(viewId) : undefined;
+  return stored ? { id: stored.id, hash: stored.hash, view: stored.view as never } : undefined;
+}
+
+/** Publishes counted per user, to wait for the next one. */
+const publishes = (who: string) => t.slack.calls.filter((c) => c.method === 'views.publish' && c.params.user_id === demoUser(who).id && c.response.ok).length;
+
+describe('App Home', () => {
+  test('with 500 gates waiting for one reviewer, Home is published within Slack limits', async () => {
+    // Setup: 500 gates, straight into the store, each with grace in its reviewer set.
+    const action = exampleAction('iam-attach-admin-policy');
+    const now = Date.now();
+    for (let i = 0; i < 500; i += 1) {
+      const id = t.app.ctx.ids.gateId(now + i);
+      await t.app.ctx.store.create({
+        id,
+        agentId: 'iam-agent',
+        request: action,
+        delivery: {},
+        evidenceHash: evidenceHash(action as unknown as Record<string, unknown>),
+        decision: reviewDecision(),
+        createdAt: now,
+        state: 'pending_review',
+        reviewDeadline: now + 3_600_000 + i * 1000,
+        audit: { event: 'create', actor: 'agent:iam-agent', at: now },
+      });
+      await t.app.ctx.store.setReviewers(id, new Map([[demoUser('grace').id, 'security']]));
+    }
+    // Execution
+    expect((await openHome(t, 'grace')).status).toBe(200);
+    // Validation: the stand-in refuses views Slack would refuse, so a stored view is a valid one.
+    const home = await eventually(() => homeOf('grace'), 10_000);
+    expect(validateHome(home.view)).toBeUndefined();
+    expect(home.view.blocks.length).toBeLessThanOrEqual(BLOCK_KIT.viewBlocks);
+    const text = JSON.stringify(home.view);
+    expect(text).toContain('Waiting for your review (500)');
+    expect(text).toMatch(/\+485 more waiting for you/);
+    expect(text).toContain('Team, last 7 days');
+    // Someone outside every reviewer set sees none of them.
+    await openHome(t, 'kenji');
+    const other = await eventually(() => homeOf('kenji'));
+    expect(JSON.stringify(other.view)).toContain('Waiting for your review (0)');
+  });
+
+  test("Home's Approve button counts the vote through the same handler, and the gate leaves the voter's list", async () => {
+    // Setup: a real request that two security reviewers must approve; nina opens Home.
+    const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent');
+    await eventually(() => changeRecord(t.slack, gate.id), 10_000);
+    await openHome(t, 'nina');
+    const home = await eventually(() => {
+      const h = homeOf('nina');
+      return h && JSON.stringify(h.view).includes(gate.id) ? h : undefined;
+    });
+    const before = publishes('nina');
+    // Execution: nina clicks Approve on Home.
+    const payload = viewButtonClickPayload({
+      actor: { id: demoUser('nina').id, name: 'nina' },
+      actionId: ACTION_APPROVE,
+      value: gate.id,
+      blockId: `home_review_${gate.id}`,
+      view: { id: home.id, hash: home.hash, callback_id: home.view.callback_id ?? '', private_metadata: home.view.private_metadata ?? '' },
+      triggerId: t.slack.issueTriggerId({ user: demoUser('nina').id }),
+    });
+    expect((await sendInteraction(t, payload)).status).toBe(200);
+    // Validation
+    await eventually(async () => (await t.app.ctx.store.read(gate.id))!.votes.some((v) => v.voter === demoUser('nina').id));
+    await eventually(() => publishes('nina') > before);
+    await eventually(() => !JSON.stringify(homeOf('nina')!.view).includes(gate.id));
+    expect(JSON.stringify(homeOf('nina')!.view)).toContain('*Your approvals*\\n1');
+  });
+
+  test("a requester sees their recent requests", async () => {
+    const gate = await requestGate(t, 'k8s-deploy-staging', 'deploy-bot'); // on behalf of li.wei
+    await openHome(t, 'li');
+    const home = await eventually(() => {
+      const h = homeOf('li');
+      return h && JSON.stringify(h.view).includes('k8s.deploy') ? h : undefined;
+    });
+    expect(JSON.stringify(home.view)).toContain('Your recent requests');
+    expect(JSON.stringify(home.view)).toContain('staging');
+    expect(gate.state).toBe('approved');
+  });
+});
