@@ -92,6 +92,8 @@ async function main(): Promise<void> {
       SLACK_SIGNING_SECRET: signingSecret,
       SLACK_API_URL: sandbox.slackApiUrl,
       SLACK_APP_TOKEN: '',
+      // Platform leads (Marta) may try the admin commands: /countersign freeze, mode, break-glass.
+      COUNTERSIGN_ADMIN_GROUP: env.COUNTERSIGN_ADMIN_GROUP ?? 'S06JZDE8GXD',
     });
     const config = loadConfig(env);
     await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, env, logger);
