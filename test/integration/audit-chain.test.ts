@@ -35,6 +35,8 @@ beforeAll(async () => {
   // A few more gates, so that the chains interleave.
   await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
   await createGate(t, 'terraform-bot', example('terraform-apply-prod'));
+  // Copies to the deployment chain run behind the requests: let them land.
+  await t.app.admin.audit.flush();
 });
 afterAll(async () => {
   await t.close();

@@ -37,8 +37,19 @@ export class DeploymentAuditLog implements GateObserver {
     this.redis = redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: 3 });
   }
 
-  async gateChanged(change: GateChange): Promise<void> {
-    await this.copyGate(change.gate.id);
+  /**
+   * Queues the copy and returns at once: the gate's own chain already holds the entry (it is the
+   * authority), so the request that changed the gate does not wait for the deployment chain.
+   */
+  gateChanged(change: GateChange): void {
+    this.copyGate(change.gate.id).catch((err: unknown) =>
+      this.deps.logger?.warn({ err, gateId: change.gate.id }, 'could not copy to the deployment audit chain; the next change of the gate catches up'),
+    );
+  }
+
+  /** Resolves when every copy and record queued so far is written. */
+  async flush(): Promise<void> {
+    await this.queue;
   }
 
   /** Copies the gate's links that the deployment chain does not hold yet; returns how many. */
