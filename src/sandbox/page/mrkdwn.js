@@ -9,6 +9,7 @@ const EMOJI = {
   large_green_circle: '🟢', large_yellow_circle: '🟡', large_orange_circle: '🟠', red_circle: '🔴',
   rotating_light: '🚨', eyes: '👀', thumbsup: '👍', '+1': '👍', tada: '🎉', memo: '📝', clock3: '🕒',
   arrow_right: '➡️', link: '🔗', shield: '🛡️', bust_in_silhouette: '👤', robot_face: '🤖', ice_cube: '🧊',
+  snowflake: '❄️', sunny: '☀️', alarm_clock: '⏰', mag: '🔍', bell: '🔔', pushpin: '📌', hammer_and_wrench: '🛠️',
 };
 
 /** Replaces :shortcode: with the emoji, leaving unknown codes as they are. */
