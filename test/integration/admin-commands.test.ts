@@ -83,6 +83,9 @@ describe('read-only commands, for everyone', () => {
     }
     expect(await t.redis.hgetall(OVERRIDES_KEY)).not.toHaveProperty('mode');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
+    // The attempts are on record.
+    const refused = (await adminEntries()).filter((e) => e.actor === 'slack:U0439ZZZZG4' && e.result === 'refused: not an admin');
+    expect(refused.map((e) => e.command)).toEqual(['mode', 'freeze', 'unfreeze', 'policy', 'policy', 'break-glass', 'cancel']);
   });
 });
 
@@ -124,7 +127,7 @@ describe('admin commands', () => {
     expect(perRule.decision.mode).toBe('observe');
     await command(t, 'jonas', 'mode enforce production-changes');
     expect((await requestGate(t, 'terraform-apply-prod', 'terraform-bot')).decision.mode).toBe('enforce');
-    expect((await adminEntries()).filter((e) => e.command === 'mode')).toHaveLength(4);
+    expect((await adminEntries()).filter((e) => e.command === 'mode' && e.actor === 'slack:U06AJ08XUI6')).toHaveLength(4);
   });
 
   test('overrides written by one process reach another within its refresh', async () => {

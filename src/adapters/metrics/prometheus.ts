@@ -1,12 +1,11 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GateChange, GateObserver, MetricsPort } from '../../app/ports.js';
+import { HUMAN_SHARE_SMELL } from '../../app/admin/report.js';
 import type { StatsWindow } from './gate-stats.js';
 
 /** Kinds of bypass attempt that are always exported, even at zero (DESIGN.md, "Dual control"). */
 export const BYPASS_KINDS = ['self_approval', 'owner_approval', 'non_reviewer', 'replay', 'late_vote', 'closed_gate_vote', 'bad_signature'] as const;
 
-/** Above this share of actions needing a human, policy is probably too coarse (DESIGN.md). */
-export const HUMAN_SHARE_SMELL = 0.15;
 
 const HIGH = new Set(['high', 'critical']);
 

@@ -58,6 +58,8 @@ async function run(deps: CommandDeps, command: SlashCommand): Promise<Message> {
   if (parsed.kind === 'usage') return renderHelp(isAdmin, parsed.problem);
   if (needsAdmin(parsed) && !isAdmin) {
     deps.admin.app.logger.warn({ actor: `slack:${user}`, event: 'admin_refused', command: parsed.kind }, 'admin command refused: not an admin');
+    // A refused attempt is an admin event too: the audit shows who tried what.
+    await deps.admin.audit.admin({ event: 'admin', actor: `slack:${user}`, at: deps.admin.app.now(), command: parsed.kind, args: { text: (command.text ?? '').slice(0, 500) }, result: 'refused: not an admin' });
     return renderNotAdmin(parsed.kind === 'policy' ? `policy ${parsed.sub}` : parsed.kind);
   }
   const email = await deps.directory.emailOf(user);
