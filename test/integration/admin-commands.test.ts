@@ -144,10 +144,17 @@ describe('admin commands', () => {
     expect(other.freezes).toBeUndefined();
   });
 
-  test('policy reload and policy test report on the policy set', async () => {
+  test('policy reload and policy test report on the policy set; other replicas reload too', async () => {
+    let reloads = 0;
+    const replica = new RuntimeOverrides(t.redis, {}, { now: Date.now, onReloadRequest: async () => void (reloads += 1) });
+    await replica.refresh();
     const reload = await command(t, 'aiko', 'policy reload');
     expect(reload.text).toContain('Policy reloaded');
     expect(reload.text).toContain(t.app.policy.current().version);
+    await replica.refresh();
+    expect(reloads).toBe(1);
+    await replica.refresh();
+    expect(reloads).toBe(1);
     const cases = await command(t, 'aiko', 'policy test');
     expect(cases.text).toMatch(/Policy cases: \d+ passed, 0 failed/);
   });

@@ -1,5 +1,6 @@
 import type { App, SlashCommand } from '@slack/bolt';
 import { renderGate, renderHelp, renderNotAdmin, renderPending, replyText } from '../../../blocks/admin-replies.js';
+import { escapeMrkdwn } from '../../../blocks/format.js';
 import type { Message } from '../../../blocks/types.js';
 import type { AdminActor, AdminContext } from '../../app/admin/admin-context.js';
 import { adminCancel } from '../../app/admin/admin-cancel.js';
@@ -95,7 +96,7 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
     }
     case 'unfreeze': {
       const lifted = await unfreezeEnvironment(admin, { environment: c.environment === 'all' ? 'all' : c.environment, actor });
-      if (lifted.length === 0) return replyText(`Nothing to lift: no runtime freeze covers \`${c.environment}\`. (Freezes in policies/freezes.yaml are changed in git.)`);
+      if (lifted.length === 0) return replyText(`Nothing to lift: no runtime freeze covers \`${escapeMrkdwn(c.environment.slice(0, 64))}\`. (Freezes in policies/freezes.yaml are changed in git.)`);
       return replyText(`:sunny: Lifted ${lifted.map((f) => `\`${f.environments.join(', ')}\``).join(', ')}.`);
     }
     case 'policy':
@@ -135,7 +136,7 @@ async function policyCommand(deps: CommandDeps, sub: 'version' | 'reload' | 'tes
   if (sub === 'version') {
     const policy = admin.policy();
     const o = admin.overrides.snapshot();
-    const freezes = [...policy.document.freezes.map((f) => `\`${f.id}\` (file) until ${f.to}`), ...o.freezes.map((f) => `\`${f.environments.join(', ')}\` (runtime) until ${f.to}: ${f.reason.slice(0, 100)}`)];
+    const freezes = [...policy.document.freezes.map((f) => `\`${f.id}\` (file) until ${f.to}`), ...o.freezes.map((f) => `\`${f.environments.join(', ')}\` (runtime) until ${f.to}: ${escapeMrkdwn(f.reason.slice(0, 100))}`)];
     return replyText(
       [`Policy \`${policy.version}\`: ${policy.rules.length} rules, ${policy.agents.size} agents, ${policy.reviewerSets.size} reviewer sets.`, modeText(admin), `Freezes: ${freezes.join('; ') || 'none'}`].join('\n'),
     );
