@@ -53,6 +53,8 @@ export interface RequestIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
   env: NodeJS.ProcessEnv;
+  /** Where relative paths and .countersign/ are resolved (default: the process's directory). */
+  cwd?: string;
   /** Reads `-` (stdin); default: the process's stdin. */
   readStdin?: () => Promise<string>;
 }
@@ -88,11 +90,11 @@ export function secretEnvName(agentId: string): string {
   return `COUNTERSIGN_AGENT_${agentId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_SECRET`;
 }
 
-function credentials(agentId: string, env: NodeJS.ProcessEnv): { secret: string } | { token: string } | undefined {
+function credentials(agentId: string, env: NodeJS.ProcessEnv, cwd: string): { secret: string } | { token: string } | undefined {
   if (env.COUNTERSIGN_TOKEN) return { token: env.COUNTERSIGN_TOKEN };
   const fromEnv = env[secretEnvName(agentId)];
   if (fromEnv) return { secret: fromEnv };
-  const file = resolve(DEV_SECRETS_FILE);
+  const file = resolve(cwd, DEV_SECRETS_FILE);
   if (!existsSync(file)) return undefined;
   const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
   return secrets[agentId] ? { secret: secrets[agentId] } : undefined;
@@ -170,13 +172,13 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
   const url = values.url ?? io.env.COUNTERSIGN_URL ?? 'http://localhost:3000';
   let body: Record<string, unknown>;
   try {
-    const text = file === '-' ? await (io.readStdin ?? readStdin)() : readFileSync(file, 'utf8');
+    const text = file === '-' ? await (io.readStdin ?? readStdin)() : readFileSync(resolve(io.cwd ?? process.cwd(), file), 'utf8');
     body = JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
     say(`countersign request: cannot read ${file}: ${(err as Error).message}`);
     return EXIT.usage;
   }
-  const creds = credentials(agentId, io.env);
+  const creds = credentials(agentId, io.env, io.cwd ?? process.cwd());
   if (!creds) {
     say(`countersign request: no credentials for ${agentId}: set ${secretEnvName(agentId)} (or COUNTERSIGN_TOKEN), or run a server on embedded defaults, which writes ${DEV_SECRETS_FILE}`);
     return EXIT.usage;
