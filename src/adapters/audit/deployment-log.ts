@@ -16,6 +16,8 @@ export interface AdminAuditEntry {
 }
 
 const MAX_TRIES = 50;
+/** Most gates copied in one transaction. */
+const BATCH = 200;
 
 /**
  * Appends to the deployment-wide chain. As a gate observer it copies, after every change, every
@@ -29,6 +31,8 @@ const MAX_TRIES = 50;
 export class DeploymentAuditLog implements GateObserver {
   private readonly redis: Redis;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly waiting = new Set<string>();
+  private draining: Promise<void> | undefined;
 
   constructor(
     redis: Redis,
@@ -40,37 +44,63 @@ export class DeploymentAuditLog implements GateObserver {
   /**
    * Queues the copy and returns at once: the gate's own chain already holds the entry (it is the
    * authority), so the request that changed the gate does not wait for the deployment chain.
+   * Gates changed while a copy runs are copied together in the next one (one transaction).
    */
   gateChanged(change: GateChange): void {
-    this.copyGate(change.gate.id).catch((err: unknown) =>
-      this.deps.logger?.warn({ err, gateId: change.gate.id }, 'could not copy to the deployment audit chain; the next change of the gate catches up'),
-    );
+    this.waiting.add(change.gate.id);
+    this.drain();
   }
 
   /** Resolves when every copy and record queued so far is written. */
   async flush(): Promise<void> {
+    while (this.draining) await this.draining;
     await this.queue;
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = (async () => {
+      while (this.waiting.size > 0) {
+        const batch = [...this.waiting].slice(0, BATCH);
+        for (const id of batch) this.waiting.delete(id);
+        await this.copyGates(batch).catch((err: unknown) =>
+          this.deps.logger?.warn({ err, gates: batch.length }, 'could not copy to the deployment audit chain; the next change of each gate catches up'),
+        );
+      }
+    })().finally(() => {
+      this.draining = undefined;
+    });
   }
 
   /** Copies the gate's links that the deployment chain does not hold yet; returns how many. */
   copyGate(gateId: string): Promise<number> {
-    return this.serial(() => this.appendWith(async (head) => {
-      const copied = Number((await this.redis.hget(AUDIT_KEYS.copied, gateId)) ?? '0');
-      const raw = await this.redis.lrange(gateKeys(gateId).audit, copied, -1);
-      if (raw.length === 0) return undefined;
-      const now = this.deps.now();
-      const records: DeploymentRecord[] = [];
-      let last = head;
-      let seq = copied;
-      for (const text of raw) {
-        const link = JSON.parse(text) as AuditLink;
-        seq = link.seq;
-        const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, loggedAt: now });
-        records.push(record);
-        last = { pos: record.pos, hash: record.hash };
-      }
-      return { records, copied: [gateId, seq] as [string, number] };
-    }));
+    return this.copyGates([gateId]);
+  }
+
+  /** Copies the uncopied links of several gates in one append. */
+  copyGates(gateIds: string[]): Promise<number> {
+    return this.serial(() =>
+      this.appendWith(async (head) => {
+        const copied = await this.redis.hmget(AUDIT_KEYS.copied, ...gateIds);
+        const reads = this.redis.pipeline();
+        gateIds.forEach((id, i) => reads.lrange(gateKeys(id).audit, Number(copied[i] ?? '0'), -1));
+        const lists = ((await reads.exec()) ?? []).map(([err, value]) => (err ? [] : (value as string[])));
+        const now = this.deps.now();
+        const records: DeploymentRecord[] = [];
+        const upTo: Record<string, number> = {};
+        let last = head;
+        gateIds.forEach((gateId, i) => {
+          for (const text of lists[i] ?? []) {
+            const link = JSON.parse(text) as AuditLink;
+            const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, loggedAt: now });
+            records.push(record);
+            last = { pos: record.pos, hash: record.hash };
+            upTo[gateId] = link.seq;
+          }
+        });
+        return records.length === 0 ? undefined : { records, copied: upTo };
+      }),
+    );
   }
 
   /** Records an admin action (or any event that belongs to no gate). */
@@ -87,7 +117,7 @@ export class DeploymentAuditLog implements GateObserver {
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.flush().catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
@@ -98,7 +128,7 @@ export class DeploymentAuditLog implements GateObserver {
   }
 
   /** WATCH the head, build the records, MULTI/EXEC; again when another process appended first. */
-  private async appendWith(build: (head: ChainHead | undefined) => Promise<{ records: DeploymentRecord[]; copied?: [string, number] } | undefined>): Promise<number> {
+  private async appendWith(build: (head: ChainHead | undefined) => Promise<{ records: DeploymentRecord[]; copied?: Record<string, number> } | undefined>): Promise<number> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt += 1) {
       await this.redis.watch(AUDIT_KEYS.head);
       const rawHead = await this.redis.get(AUDIT_KEYS.head);
@@ -117,7 +147,7 @@ export class DeploymentAuditLog implements GateObserver {
       const last = plan.records[plan.records.length - 1]!;
       const tx = this.redis.multi().rpush(AUDIT_KEYS.log, ...plan.records.map((r) => JSON.stringify(r)));
       tx.set(AUDIT_KEYS.head, JSON.stringify({ pos: last.pos, hash: last.hash }));
-      if (plan.copied) tx.hset(AUDIT_KEYS.copied, plan.copied[0], plan.copied[1]);
+      if (plan.copied && Object.keys(plan.copied).length > 0) tx.hset(AUDIT_KEYS.copied, plan.copied);
       const result = await tx.exec();
       if (result !== null) return plan.records.length;
       // Someone else appended in between: read the new head and build again.
