@@ -1,3 +1,4 @@
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { evidenceHash } from '../../src/core/evidence-hash.js';
 import { call, signedCall } from '../support/agent-http.js';
@@ -15,17 +16,17 @@ afterAll(async () => {
 });
 
 /**
- * GET /metrics, parsed as Prometheus text. With `parse-prometheus-text-format` installed its
- * parser checks the text too; the strict line-grammar parser in test/support always does.
+ * GET /metrics, parsed as Prometheus text twice: by `parse-prometheus-text-format` and by the
+ * strict line-grammar parser in test/support; both must read the same families.
  */
 async function scrape(): Promise<MetricFamily[]> {
   const answer = await call(t.app.url, 'GET', '/metrics');
   expect(answer.status).toBe(200);
   expect(answer.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  const name = 'parse-prometheus-text-format';
-  const external = (await import(name).catch(() => undefined)) as { default?: (text: string) => unknown[] } | undefined;
-  if (external?.default) expect(external.default(answer.text).length).toBeGreaterThan(0);
-  return parsePrometheusText(answer.text);
+  const families = parsePrometheusText(answer.text);
+  const external = parsePrometheusTextFormat(answer.text) as Array<{ name: string }>;
+  expect(external.map((f) => f.name).sort()).toEqual(families.map((f) => f.name).sort());
+  return families;
 }
 
 const agentCall = (agent: string, method: string, path: string, json?: unknown, secret = t.secrets[agent]!) =>
