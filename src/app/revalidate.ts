@@ -1,6 +1,6 @@
 import { NOTE_NOTICE } from '../adapters/slack/slack-broker.js';
 import { ErrorCode, isCountersignError } from '../core/errors.js';
-import type { Gate } from '../core/gate.js';
+import { activeDeadline, type Gate } from '../core/gate.js';
 import { notify, type AppContext } from './ports.js';
 
 /** Asks the agent for the evidence hash of what it would run now. */
@@ -35,9 +35,11 @@ export function driftNote(gate: Gate, current: string): string {
  * `EvidenceProbeFailed`: the caller retries, and must never treat it as approval.
  */
 export async function revalidateGate(ctx: AppContext, probe: EvidenceProbe, gateId: string): Promise<RevalidationOutcome> {
-  const gate = await ctx.store.get(gateId, ctx.now());
+  const gate = await ctx.store.read(gateId);
   if (!gate) return { kind: 'skipped', reason: 'gone' };
-  if (!WAITING.has(gate.state)) return { kind: 'skipped', reason: 'not_waiting', gate };
+  // A window that has ended is the timers' to apply (they announce it); nothing to ask then.
+  const deadline = activeDeadline(gate);
+  if (!WAITING.has(gate.state) || (deadline !== undefined && ctx.now() >= deadline)) return { kind: 'skipped', reason: 'not_waiting', gate };
   if (!gate.delivery.revalidateUrl) return { kind: 'skipped', reason: 'no_url', gate };
 
   const current = await probe.currentHash(gate);

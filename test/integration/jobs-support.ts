@@ -36,9 +36,12 @@ export interface JobsApp extends TestApp {
 
 /**
  * The real product (HTTP, Slack broker, queues and workers) on this test file's Redis database,
- * with the Slack stand-in when `slack` is set, and background settings for tests.
+ * with the Slack stand-in when `slack` is set (or another Slack API at `slackApiUrl`), and
+ * background settings for tests. `env` holds the agent secrets, for child processes to share.
  */
-export async function startJobsApp(options: { slack?: boolean; background?: Partial<BackgroundOptions>; flush?: boolean } = {}): Promise<JobsApp> {
+export async function startJobsApp(
+  options: { slack?: boolean; slackApiUrl?: string; background?: Partial<BackgroundOptions>; flush?: boolean } = {},
+): Promise<JobsApp> {
   const set = await loadPolicySet(POLICIES_DIR);
   const secrets: Record<string, string> = {};
   const env: NodeJS.ProcessEnv = {};
@@ -48,7 +51,8 @@ export async function startJobsApp(options: { slack?: boolean; background?: Part
     env[agent.auth.secretEnv] = secrets[agent.id];
   }
   const slack = options.slack ? await startSlackWebApi({ ...DEMO_WORKSPACE }) : undefined;
-  if (slack) Object.assign(env, { SLACK_BOT_TOKEN: DEFAULT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.url });
+  const slackApiUrl = options.slackApiUrl ?? slack?.url;
+  if (slackApiUrl) Object.assign(env, { SLACK_BOT_TOKEN: DEFAULT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slackApiUrl });
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 2 });
   if (options.flush !== false) await redis.flushdb();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', COUNTERSIGN_POLICIES: POLICIES_DIR, LOG_LEVEL: 'silent', ...env });

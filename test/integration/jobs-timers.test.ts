@@ -15,10 +15,9 @@ afterAll(async () => {
 const read = async (id: string) => (await t.app.ctx.store.read(id))!;
 const audit = async (id: string) => (await t.app.ctx.store.auditTrail(id)).map((l) => ({ to: l.to, ...(JSON.parse(l.entry) as { actor: string }) }));
 
-/** Removes every timer job a gate can have, as if Redis had lost them. */
-async function loseTimers(id: string, version = 1) {
-  const q = t.app.background.queues.timers;
-  for (const job of [jobId.remind(id, 50), jobId.remind(id, 90), jobId.escalate(id), jobId.expire(id, version)]) await q.remove(job);
+/** Drops every delayed timer job (expiry ticks, reminder chains), as if Redis had lost them. */
+async function loseTimers() {
+  await t.app.background.queues.timers.drain(true);
 }
 
 describe('expiry', () => {
@@ -42,10 +41,10 @@ describe('expiry', () => {
   });
 
   test('a vote after the window is refused even when the expiry job was removed', async () => {
-    // Setup: no sweeper, and the gate's timers are lost right after it is created.
+    // Setup: no sweeper, and the timers are lost right after the gate is created.
     await t.app.background.queues.timers.removeJobScheduler(TIMER_JOB.sweep);
     const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 3 });
-    await loseTimers(gate.id);
+    await loseTimers();
     await eventually(() => changeRecord(t.slack!, gate.id));
     await new Promise((r) => setTimeout(r, gate.reviewDeadline! - Date.now() + 300));
     expect((await read(gate.id)).state).toBe('pending_review'); // as stored: nothing enforced it yet
@@ -60,20 +59,22 @@ describe('expiry', () => {
   });
 
   test('the sweeper applies a deadline whose timer was lost, and re-arms lost timers', async () => {
-    // Setup: the sweeper is back (every 500 ms, 500 ms grace); two gates lose their timers.
-    await t.app.background.queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: 500 }, { name: TIMER_JOB.sweep, opts: { removeOnComplete: true } });
+    // Setup: two gates, whose timers are lost; one of them falls due meanwhile.
     const overdue = await shortGate(t, { name: 'iam-attach-admin-policy', agent: 'iam-agent', windowSeconds: 1 });
     const waiting = await shortGate(t, { name: 'iam-attach-admin-policy', agent: 'iam-agent', windowSeconds: 30 });
-    await loseTimers(overdue.id);
-    await loseTimers(waiting.id);
-    // Execution
-    const report = await t.app.background.sweeper.rearmAll();
-    // Validation: the waiting gate has its next timer again; the overdue one is expired by the sweeper.
+    await loseTimers();
+    await new Promise((r) => setTimeout(r, overdue.reviewDeadline! - Date.now() + 600));
+    // Execution: the sweeper is back (every 500 ms, 500 ms grace); later, the re-arm pass (as at boot).
+    await t.app.background.queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: 500 }, { name: TIMER_JOB.sweep, opts: { removeOnComplete: true } });
+    const expired = await eventually(async () => ((await read(overdue.id)).state === 'expired' ? read(overdue.id) : undefined), 5_000);
+    const report = await t.app.background.sweeper.rearm();
+    // Validation: the overdue gate was expired by the sweeper, once; the waiting one has its reminder chain and the coming ticks again.
+    expect(expired.updatedAt - overdue.reviewDeadline!).toBeLessThan(2_500);
+    expect((await audit(overdue.id)).filter((e) => e.to === 'expired')).toEqual([expect.objectContaining({ actor: 'system:sweeper' })]);
     expect(report.rearmed).toBeGreaterThanOrEqual(1);
     expect(await t.app.background.queues.timers.getJob(jobId.remind(waiting.id, 50))).toBeDefined();
-    const expired = await eventually(async () => ((await read(overdue.id)).state === 'expired' ? read(overdue.id) : undefined), 5_000);
-    expect(expired.updatedAt - overdue.reviewDeadline!).toBeLessThan(2_500);
-    expect((await audit(overdue.id)).filter((e) => e.to === 'expired')).toHaveLength(1);
+    const timers = t.app.background.timers;
+    expect(await t.app.background.queues.timers.getJob(jobId.tick(timers.tickEnd(Date.now() + 5_000)))).toBeDefined();
     await eventually(() => textOf(changeRecord(t.slack!, overdue.id) ?? { text: '' }).includes('Expired'), 5_000);
   });
 });

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppContext, GateObserver } from '../../app/ports.js';
@@ -25,15 +25,20 @@ import { SlackJobs } from './slack-jobs.js';
 import { SlackNudges } from './slack-nudges.js';
 import { SlackOutbox, type SlackJobData } from './slack-outbox.js';
 import { Sweeper } from './sweeper.js';
-import { DEFAULT_SCHEDULE, type TimerSchedule } from './timer-plan.js';
-import { GateTimers, runTimer, type TimerJobData } from './timers.js';
+import { DEFAULT_SCHEDULE, EXPIRY_ONLY, type TimerSchedule } from './timer-plan.js';
+import { GateTimers, runTimer, type TickJobData, type TimerJobData } from './timers.js';
 
 export interface BackgroundOptions {
   /** Run workers in this process (the queues are always there, to enqueue). */
   runWorkers: boolean;
   prefix: string;
+  /** When reminders and escalation fire (only with Slack: without it, gates get their expiry alone). */
   schedule: TimerSchedule;
   concurrency: Record<QueueName, number>;
+  /** Expiry tick jobs are created this long ahead (until then the deadline index holds the deadlines). */
+  timerLeadMs: number;
+  /** Length of one expiry tick: a gate expires at most this long after its deadline (plus the work). */
+  timerTickMs: number;
   sweepEveryMs: number;
   sweepGraceMs: number;
   sweepBatch: number;
@@ -58,8 +63,11 @@ export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
   prefix: QUEUE_PREFIX,
   schedule: DEFAULT_SCHEDULE,
   concurrency: { timers: 50, revalidation: 10, deliveries: 20, slack: 10 },
-  sweepEveryMs: 5_000,
-  sweepGraceMs: 2_000,
+  timerLeadMs: 10_000,
+  timerTickMs: 250,
+  sweepEveryMs: 1_000,
+  // The sweeper is the net for lost timers, not a second engine: a backlog of due jobs is not a loss.
+  sweepGraceMs: 10_000,
   sweepBatch: 500,
   rearmEveryMs: 10 * 60_000,
   revalidateEveryMs: 3 * 60_000,
@@ -112,8 +120,10 @@ export interface Background {
 export async function startBackground(deps: BackgroundDeps, overrides: Partial<BackgroundOptions> = {}): Promise<Background> {
   const options: BackgroundOptions = { ...DEFAULT_BACKGROUND_OPTIONS, ...overrides };
   const { ctx, logger, env } = deps;
-  // BullMQ needs `maxRetriesPerRequest: null` (its blocking reads must not give up).
-  const connection = deps.redis.duplicate({ maxRetriesPerRequest: null });
+  // BullMQ needs `maxRetriesPerRequest: null` (its blocking reads must not give up), and gets no
+  // auto-pipelining: ioredis can lose track of replies when an auto-pipeline meets commands it
+  // defines on the fly (ioredis #1931), which ends the process.
+  const connection = deps.redis.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
   const queueOptions = { connection, prefix: options.prefix };
   const queues = {
     timers: new Queue<TimerJobData>(QUEUE.timers, queueOptions),
@@ -123,7 +133,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
   };
   for (const queue of Object.values(queues)) queue.on('error', (err) => logger.warn({ err: err.message, queue: queue.name }, 'queue error'));
 
-  const timers = new GateTimers(queues.timers, ctx.now, options.schedule);
+  const timers = new GateTimers(queues.timers, ctx.now, deps.slack ? options.schedule : EXPIRY_ONLY, options.timerLeadMs, options.timerTickMs);
   const revalidation = new GateRevalidation(queues.revalidation, ctx.now, options.revalidateEveryMs);
   const deliveries = new GateDeliveries(queues.deliveries, options.delivery);
   const sweeper = new Sweeper({ ctx, redis: deps.redis, timers, timerQueue: queues.timers, options: { graceMs: options.sweepGraceMs, batch: options.sweepBatch } });
@@ -153,8 +163,17 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     const timerWorker = new Worker<TimerJobData>(
       QUEUE.timers,
       async (job: Job<TimerJobData>, token?: string) => {
-        if (job.name === TIMER_JOB.sweep) return sweeper.sweepOverdue();
-        if (job.name === TIMER_JOB.rearm) return sweeper.rearmAll();
+        if (job.name === TIMER_JOB.tick) {
+          const { from, to } = job.data as unknown as TickJobData;
+          // Early (clock skew between hosts): wait for the tick's end, or its gates would be refused as not due.
+          if (Date.now() < to) {
+            await job.moveToDelayed(to, token);
+            throw new DelayedError();
+          }
+          return sweeper.expireTick(from, to, String(job.id));
+        }
+        if (job.name === TIMER_JOB.sweep) return { ticks: await sweeper.promote(), ...(await sweeper.sweepOverdue()) };
+        if (job.name === TIMER_JOB.rearm) return sweeper.rearm();
         return runTimer({ ctx, timers, nudges }, job, token);
       },
       workerOptions('timers'),

@@ -20,7 +20,7 @@ export const QUEUE = {
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
 /** Job names (BullMQ's `job.name`), per queue. */
-export const TIMER_JOB = { expire: 'expire', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm' } as const;
+export const TIMER_JOB = { expire: 'expire', tick: 'expire-due', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm' } as const;
 export const SLACK_JOB = {
   post: 'post',
   update: 'update',
@@ -35,6 +35,8 @@ export type SlackJobName = (typeof SLACK_JOB)[keyof typeof SLACK_JOB];
 export const jobId = {
   /** Expiry of one version of a gate: a later transition gets a new id, the old job finds it moved on. */
   expire: (gateId: string, version: number) => `expire-${gateId}-v${version}`,
+  /** The expiry tick that ends at `end` (epoch ms): every gate due in that tick. */
+  tick: (end: number) => `expire-due-${end}`,
   /** A reminder at `pct` % of the review window. */
   remind: (gateId: string, pct: number) => `remind-${gateId}-${pct}`,
   escalate: (gateId: string) => `escalate-${gateId}`,

@@ -84,7 +84,8 @@ export class SlackJobs {
   /** The first post of a gate's change record (reviewers are recorded before it appears). */
   private async post(w: Waiting, gateId: string): Promise<string> {
     const { store, broker, directory, outbox } = this.deps;
-    let gate = await store.get(gateId, this.deps.now());
+    // Read, not get: applying a deadline is the timers' job, because they also announce it.
+    let gate = await store.read(gateId);
     if (!gate) return 'gone';
     const set = broker.reviewerSetOf(gate);
     if (!set) {
@@ -109,6 +110,7 @@ export class SlackJobs {
     if (dmChannel) await this.sendDm(w, gate, dmChannel, ref);
     await this.markRendered(gateId, 'rendered', revision(gate));
     this.deps.logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
+    await this.announceOutcome(gate);
     const latest = (await store.read(gateId))!;
     if (revision(latest) !== revision(gate)) await outbox.update(latest);
     return 'posted';
@@ -117,7 +119,7 @@ export class SlackJobs {
   /** Shows the gate's current state on its change record (coalesced: an older revision is skipped). */
   private async update(w: Waiting, gateId: string): Promise<string> {
     const { store, broker, outbox, writes } = this.deps;
-    const gate = await store.get(gateId, this.deps.now());
+    const gate = await store.read(gateId);
     const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
     // Not posted yet: the post job renders the state current when it posts.
     if (!gate || !ref) return 'not_posted';
@@ -128,14 +130,18 @@ export class SlackJobs {
       await writes.update(ref, broker.render(gate, broker.reviewerSetOf(gate)));
       await this.markRendered(gateId, 'rendered', shown);
     }
-    if (gate.state === 'approved' || isTerminal(gate.state)) {
-      await outbox.reply(gateId, gate.state);
-      if (gate.annotations[NOTE_REQUESTER_DM] !== undefined) await outbox.dmUpdate(gateId, gate.state);
-    }
+    await this.announceOutcome(gate);
     // The gate may have moved while we rendered: make sure its newest state is queued too.
     const latest = await store.read(gateId);
     if (latest && revision(latest) > shown) await outbox.update(latest);
     return rendered < shown ? 'updated' : 'current';
+  }
+
+  /** Once a gate is decided: the thread reply and the requester's DM update (each once per state). */
+  private async announceOutcome(gate: Gate): Promise<void> {
+    if (gate.state !== 'approved' && !isTerminal(gate.state)) return;
+    await this.deps.outbox.reply(gate.id, gate.state);
+    if (gate.annotations[NOTE_REQUESTER_DM] !== undefined) await this.deps.outbox.dmUpdate(gate.id, gate.state);
   }
 
   /** The thread reply that records a decision, once per final state. */

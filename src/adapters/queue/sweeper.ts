@@ -4,9 +4,19 @@ import type { AppContext } from '../../app/ports.js';
 import { activeDeadline } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
+import { notify } from '../../app/ports.js';
 import { expireIfDue } from './expiry.js';
 import { jobId } from './names.js';
 import type { GateTimers } from './timers.js';
+
+/** Where the last promotion pass stopped (epoch ms): ticks up to here have their jobs. */
+const PROMOTED_UNTIL = 'cs:sweeper:promoted-until';
+
+/** Moves the cursor forward only (two processes may race: the larger value stays). */
+const RAISE_CURSOR = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0`;
 
 export interface SweeperOptions {
   /** A deadline is left to its timer for this long before the sweeper applies it. */
@@ -26,8 +36,9 @@ export interface RearmReport {
 }
 
 /**
- * The safety net under the timers. It reads the deadline index that the gate store keeps
- * (score = the active deadline) and
+ * The timers' partner. It reads the deadline index that the gate store keeps (score = the
+ * active deadline) and
+ * - promotes deadlines that come within the timers' lead into delayed expiry jobs;
  * - applies every deadline that is overdue by more than the grace period (a lost or stuck
  *   timer), with the same transition the timer uses, so the gate expires once either way;
  * - re-arms gates whose timer chain is gone (for example after Redis lost the queue's keys),
@@ -46,13 +57,56 @@ export class Sweeper {
     },
   ) {}
 
-  /** Applies overdue deadlines until none is left (or a pass makes no progress). */
+  /**
+   * Makes sure an expiry tick job exists for every tick from where the last pass stopped up to
+   * the timers' lead (a cursor in Redis shared by all processes; a tick added twice is one job).
+   * `fromStart` ignores the cursor: at boot, and whenever jobs may have been lost.
+   */
+  async promote(options: { fromStart?: boolean } = {}): Promise<number> {
+    const { ctx, redis, timers } = this.deps;
+    const upto = ctx.now() + timers.leadMs;
+    const cursor = options.fromStart ? ctx.now() - timers.tickMs : Number((await redis.get(PROMOTED_UNTIL)) ?? 0);
+    const added = await timers.ensureTicks(Math.max(cursor, ctx.now() - timers.tickMs), upto);
+    await redis.eval(RAISE_CURSOR, 1, PROMOTED_UNTIL, upto);
+    return added;
+  }
+
+  /** Both safety passes, for boot and the periodic check: every near tick exists, lost chains re-armed. */
+  async rearm(): Promise<RearmReport & { ticks: number }> {
+    const ticks = await this.promote({ fromStart: true });
+    return { ...(await this.rearmAll()), ticks };
+  }
+
+  /** Applies deadlines overdue by more than the grace period (lost or stuck timers). */
   async sweepOverdue(): Promise<SweepReport> {
+    return this.expireRange('-inf', () => this.deps.ctx.now() - this.deps.options.graceMs, 'system:sweeper');
+  }
+
+  /**
+   * One expiry tick: every gate whose deadline lies in (from, to]. Gates being expired are kept
+   * in a per-tick set until they have been announced, so that a tick re-run after its worker
+   * died announces what the dead worker had expired but not yet told anyone.
+   */
+  async expireTick(from: number, to: number, tickId: string): Promise<SweepReport> {
+    const { ctx, redis } = this.deps;
+    const inflight = `cs:timers:inflight:${tickId}`;
+    for (const [id, from] of Object.entries(await redis.hgetall(inflight))) {
+      const gate = await ctx.store.read(id);
+      if (gate?.state === 'expired' && gate.resolution?.actor === 'system:timer') {
+        await notify(ctx, { gate, event: 'expire', from: from as GateState, actor: 'system:timer' });
+      }
+      await redis.hdel(inflight, id);
+    }
+    const report = await this.expireRange(`(${from}`, () => to, 'system:timer', inflight);
+    await redis.del(inflight);
+    return report;
+  }
+
+  private async expireRange(min: string, max: () => number, actor: string, inflight?: string): Promise<SweepReport> {
     const { ctx, redis, options } = this.deps;
     const report: SweepReport = { expired: 0, checked: 0 };
     for (;;) {
-      const cutoff = ctx.now() - options.graceMs;
-      const ids = await redis.zrangebyscore(DEADLINE_INDEX, '-inf', cutoff, 'LIMIT', 0, options.batch);
+      const ids = await redis.zrangebyscore(DEADLINE_INDEX, min, max(), 'LIMIT', 0, options.batch);
       if (ids.length === 0) return report;
       const heads = await this.heads(ids);
       let progress = 0;
@@ -65,7 +119,9 @@ export class Sweeper {
             progress += 1;
             return;
           }
-          const outcome = await expireIfDue(ctx, id, { actor: 'system:sweeper', expected: head });
+          if (inflight) await redis.hset(inflight, id, head.state);
+          const outcome = await expireIfDue(ctx, id, { actor, expected: head });
+          if (inflight) await redis.hdel(inflight, id);
           if (outcome.kind === 'expired') report.expired += 1;
           if (outcome.kind === 'early') {
             // The index is behind the gate: put the gate back at its real deadline.
@@ -118,15 +174,17 @@ export class Sweeper {
     }
   }
 
-  /** State and version of each gate that waits on a deadline (undefined when gone or finished). */
-  private async heads(ids: string[]): Promise<Array<{ state: GateState; version: number } | undefined>> {
+  /** State, version and active deadline of each gate that waits on one (undefined when gone or finished). */
+  private async heads(ids: string[]): Promise<Array<{ state: GateState; version: number; deadline?: number } | undefined>> {
     const pipe = this.deps.redis.pipeline();
-    for (const id of ids) pipe.hmget(gateKeys(id).gate, 'state', 'version');
+    for (const id of ids) pipe.hmget(gateKeys(id).gate, 'state', 'version', 'reviewDeadline', 'executionDeadline');
     const replies = (await pipe.exec()) ?? [];
     return replies.map(([err, value]) => {
-      const [state, version] = (err ? [] : (value as Array<string | null>)) ?? [];
+      const [state, version, review, execution] = (err ? [] : (value as Array<string | null>)) ?? [];
       if (!state || (state !== 'pending_review' && state !== 'approved')) return undefined;
-      return { state: state as GateState, version: Number(version) };
+      const field = state === 'pending_review' ? review : execution;
+      const deadline = field ? Number(field) : undefined;
+      return { state: state as GateState, version: Number(version), ...(deadline !== undefined ? { deadline } : {}) };
     });
   }
 }

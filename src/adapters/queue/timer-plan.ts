@@ -13,9 +13,12 @@ import { jobId } from './names.js';
 export interface TimerSchedule {
   /** Reminders, as fractions of the review window (0.5 = half-way). */
   remindAt: number[];
-  /** Escalation to `decision.review.escalateTo`, as a fraction of the review window. */
-  escalateAt: number;
+  /** Escalation to `decision.review.escalateTo`, as a fraction of the review window (none when absent). */
+  escalateAt?: number;
 }
+
+/** Only the expiry: reminders and escalation need Slack. */
+export const EXPIRY_ONLY: TimerSchedule = { remindAt: [] };
 
 /**
  * Reminders at half and at 90 % of the review window; escalation at three quarters, so the
@@ -43,7 +46,7 @@ export function timerPlan(gate: PlannedGate, schedule: TimerSchedule = DEFAULT_S
       timers.push({ kind: 'remind', at: at(fraction), jobId: jobId.remind(gate.id, pct), pct });
     }
     const to = gate.decision.review?.escalateTo;
-    if (to !== undefined) timers.push({ kind: 'escalate', at: at(schedule.escalateAt), jobId: jobId.escalate(gate.id), to });
+    if (to !== undefined && schedule.escalateAt !== undefined) timers.push({ kind: 'escalate', at: at(schedule.escalateAt), jobId: jobId.escalate(gate.id), to });
     timers.sort((a, b) => a.at - b.at);
   }
   timers.push({ kind: 'expire', at: deadline, jobId: jobId.expire(gate.id, gate.version) });
