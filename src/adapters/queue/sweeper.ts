@@ -1,10 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AppContext } from '../../app/ports.js';
+import { notify, type AppContext } from '../../app/ports.js';
 import { activeDeadline } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
-import { notify } from '../../app/ports.js';
 import { expireIfDue } from './expiry.js';
 import { jobId } from './names.js';
 import type { GateTimers } from './timers.js';
@@ -36,9 +35,9 @@ export interface RearmReport {
 }
 
 /**
- * The timers' partner. It reads the deadline index that the gate store keeps (score = the
- * active deadline) and
- * - promotes deadlines that come within the timers' lead into delayed expiry jobs;
+ * The expiry engine around the deadline index that the gate store keeps (score = the active
+ * deadline). It
+ * - keeps expiry tick jobs coming, `leadMs` ahead, and runs each tick: the gates due in it;
  * - applies every deadline that is overdue by more than the grace period (a lost or stuck
  *   timer), with the same transition the timer uses, so the gate expires once either way;
  * - re-arms gates whose timer chain is gone (for example after Redis lost the queue's keys),

@@ -4,10 +4,11 @@ import { jobId } from './names.js';
 /**
  * When a gate's timers fire. Pure: the queue adapters turn the result into delayed jobs.
  *
- * A gate has at most one timer job at a time: each timer, when it runs, arms the next one.
- * A delayed BullMQ job costs about 1 KB of Redis memory, and a waiting gate should stay under
- * 4 KB in all, so a chain of one job beats four jobs armed up front. A lost link is re-armed by
- * the sweeper; a lost expiry does not matter for correctness (the scripts enforce deadlines).
+ * Reminders and escalation form a chain of at most one job per gate: each, when it runs, arms
+ * the next. A delayed BullMQ job costs about 1 KB of Redis memory, and a waiting gate should
+ * stay under 4 KB in all, so a chain beats four jobs armed up front. The expiry itself is run
+ * by the shared expiry ticks (see GateTimers). A lost link is re-armed by the sweeper; a lost
+ * expiry does not matter for correctness (the scripts enforce deadlines).
  */
 
 export interface TimerSchedule {
