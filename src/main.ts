@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
     await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
   }
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 
   let app;
