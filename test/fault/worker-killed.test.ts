@@ -64,6 +64,8 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
       await eventually(async () => (await producer.app.ctx.store.read(gate.id))!.state === 'expired', 15_000);
     }
     for (const gate of gates) {
+      // Posts are paced per channel and the interrupted one waits for its stale claim: wait for it.
+      await eventually(() => recordPosts(gate.id).length > 0, 30_000);
       const posts = recordPosts(gate.id);
       expect(posts).toHaveLength(1);
       const stored = await eventually(async () => {
@@ -84,5 +86,5 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     // The interrupted post was recognised in the channel history, not posted again.
     expect(gates.map((g) => g.id)).toContain(heldGate);
     expect(proxy.historyCalls).toBeGreaterThanOrEqual(1);
-  });
+  }, 90_000);
 });
