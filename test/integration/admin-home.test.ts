@@ -5,7 +5,7 @@ import { evidenceHash } from '../../src/core/evidence-hash.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
 import { viewButtonClickPayload } from '../../src/sandbox/slack-interactions.js';
 import { exampleAction, reviewDecision } from '../support/gates.js';
-import { changeRecord, eventually, sendInteraction, type SlackTestApp } from '../support/slack.js';
+import { approve, changeRecord, eventually, sendInteraction, type SlackTestApp } from '../support/slack.js';
 import { openHome, requestGate, startAdminApp } from './admin-support.js';
 
 let t: SlackTestApp;
@@ -89,6 +89,24 @@ describe('App Home', () => {
     await eventually(() => !JSON.stringify(homeOf('nina')!.view).includes(gate.id));
     expect(JSON.stringify(homeOf('nina')!.view)).toContain('*Your approvals*\\n1');
   });
+
+  test('a burst of votes refreshes the voter\'s Home once at once and once more after the interval, not once per vote', async () => {
+    // Setup: six gates that security reviewers must approve; omar has not voted yet.
+    const gates = [];
+    for (let i = 0; i < 6; i += 1) gates.push(await requestGate(t, 'iam-attach-admin-policy', 'iam-agent', { summary: `Attach policy, burst ${i}` }));
+    for (const gate of gates) await eventually(() => changeRecord(t.slack, gate.id), 10_000);
+    const before = publishes('omar');
+    // Execution: omar approves all six as fast as Slack delivers the clicks.
+    for (const gate of gates) expect((await approve(t, gate.id, 'omar')).status).toBe(200);
+    await eventually(async () => {
+      const stored = await Promise.all(gates.map((g) => t.app.ctx.store.read(g.id)));
+      return stored.every((g) => g!.votes.some((v) => v.voter === demoUser('omar').id));
+    });
+    // Validation: the first vote refreshes at once; the rest fold into one refresh 2 s later.
+    await eventually(() => publishes('omar') === before + 2, 6_000);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(publishes('omar')).toBe(before + 2);
+  }, 30_000);
 
   test("a requester sees their recent requests", async () => {
     const gate = await requestGate(t, 'k8s-deploy-staging', 'deploy-bot'); // on behalf of li.wei

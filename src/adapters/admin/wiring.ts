@@ -28,12 +28,15 @@ export interface AdminOptions {
   postHocRemindEveryMs: number;
   /** How often each process looks for overdue post-hoc reviews. */
   postHocCheckEveryMs: number;
+  /** Shortest time between two App Home refreshes of one person after their votes. */
+  homeRefreshEveryMs: number;
 }
 
 export const DEFAULT_ADMIN_OPTIONS: AdminOptions = {
   overridesRefreshMs: 1_000,
   postHocRemindEveryMs: 4 * 3_600_000,
   postHocCheckEveryMs: 60_000,
+  homeRefreshEveryMs: 2_000,
 };
 
 export interface AdminDeps {
@@ -108,7 +111,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
   };
   if (deps.slack) {
     const { app, writes, directory } = deps.slack;
-    appHome = new AppHome({ store: ctx.store, home, stats, directory, writes, overrides: runtime, now, logger });
+    appHome = new AppHome({ store: ctx.store, home, stats, directory, writes, overrides: runtime, now, logger, refreshEveryMs: options.homeRefreshEveryMs });
     appHome.register(app.app);
     const homeRef = appHome;
     registerCommands(app.app, {
@@ -118,7 +121,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
       home,
       stats,
       policyDir: deps.policyDir,
-      refreshHome: (user) => void homeRef.publish(user).catch(() => undefined),
+      refreshHome: (user) => homeRef.refresh(user),
     });
   }
   const reminders = security
@@ -142,6 +145,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
     countingAuth: (auth) => countingAuthFailures(auth, { bypassAttempt: (kind) => ctx.metrics?.bypassAttempt(kind) }),
     async close() {
       if (reminders) clearInterval(reminders);
+      appHome?.close();
       runtime.stop();
       await audit.close();
     },

@@ -22,7 +22,14 @@ export interface AppHomeDeps {
   logger: Logger;
   /** Days of team figures. */
   days?: number;
+  /**
+   * Shortest time between two refreshes of one person's Home after their votes (default 2 s).
+   * A reviewer clicking through a queue gets one refresh at once and one more at the end.
+   */
+  refreshEveryMs?: number;
 }
+
+const DEFAULT_REFRESH_EVERY_MS = 2_000;
 
 /**
  * App Home: published when a person opens the tab, and again after they vote (so a decided
@@ -30,6 +37,10 @@ export interface AppHomeDeps {
  * them.
  */
 export class AppHome implements GateObserver {
+  /** People whose Home is being refreshed or cooling down; `again` when a vote came in meanwhile. */
+  private readonly refreshing = new Map<string, { again: boolean }>();
+  private closed = false;
+
   constructor(private readonly deps: AppHomeDeps) {}
 
   register(app: App): void {
@@ -41,9 +52,37 @@ export class AppHome implements GateObserver {
 
   gateChanged(change: GateChange): void {
     if (!['vote', 'approve', 'deny'].includes(change.event) || !change.actor.startsWith('slack:')) return;
-    const user = change.actor.slice('slack:'.length);
     // In the background: the voter's click is answered already, Home follows.
-    this.publish(user).catch((err: unknown) => this.deps.logger.debug({ err, user }, 'could not refresh App Home'));
+    this.refresh(change.actor.slice('slack:'.length));
+  }
+
+  /**
+   * Refreshes a person's Home now, or, when it was refreshed less than `refreshEveryMs` ago,
+   * once when that time is up. Every refresh reads the pending queue and publishes a whole view
+   * (views.publish is Tier 4), so a burst of votes costs two refreshes, not one per vote.
+   */
+  refresh(user: string): void {
+    const waiting = this.refreshing.get(user);
+    if (waiting) {
+      waiting.again = true;
+      return;
+    }
+    if (this.closed) return;
+    const state = { again: false };
+    this.refreshing.set(user, state);
+    void (async () => {
+      do {
+        state.again = false;
+        await this.publish(user).catch((err: unknown) => this.deps.logger.debug({ err, user }, 'could not refresh App Home'));
+        await new Promise<void>((resolve) => setTimeout(resolve, this.deps.refreshEveryMs ?? DEFAULT_REFRESH_EVERY_MS).unref());
+      } while (state.again && !this.closed);
+      this.refreshing.delete(user);
+    })();
+  }
+
+  /** Stops scheduling refreshes (one already running finishes). */
+  close(): void {
+    this.closed = true;
   }
 
   /** Renders and publishes one person's Home tab. */
