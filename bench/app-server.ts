@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
@@ -11,3 +14,25 @@ process.stdout.write(`PORT ${app.port}\n`);
 process.on('SIGTERM', () => {
   void app.close().then(() => redis.quit()).then(() => process.exit(0));
 });
+
+// With BENCH_PROFILE_DIR set, SIGUSR2 starts a CPU profile of this process and the next
+// SIGUSR2 writes it there: a benchmark can profile its measured phase only.
+const profileDir = process.env.BENCH_PROFILE_DIR;
+if (profileDir) {
+  let session: Session | undefined;
+  process.on('SIGUSR2', () => {
+    void (async () => {
+      if (!session) {
+        session = new Session();
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.start');
+        return;
+      }
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      session = undefined;
+      writeFileSync(join(profileDir, `app-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    })();
+  });
+}

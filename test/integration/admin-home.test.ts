@@ -92,7 +92,7 @@ describe('App Home', () => {
 
   test('a burst of votes refreshes the voter\'s Home once at once and once more after the interval, not once per vote', async () => {
     // Setup: six gates that security reviewers must approve; omar has not voted yet.
-    const gates = [];
+    const gates: Array<{ id: string }> = [];
     for (let i = 0; i < 6; i += 1) gates.push(await requestGate(t, 'iam-attach-admin-policy', 'iam-agent', { summary: `Attach policy, burst ${i}` }));
     for (const gate of gates) await eventually(() => changeRecord(t.slack, gate.id), 10_000);
     const before = publishes('omar');

@@ -33,6 +33,9 @@ local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
 return 0`;
 
+/** DM channels remembered (person → channel); the map starts over when full. */
+const DM_CHANNELS_KEPT = 10_000;
+
 type Waiting = { job: Job<SlackJobData>; token: string | undefined };
 
 /**
@@ -42,6 +45,8 @@ type Waiting = { job: Job<SlackJobData>; token: string | undefined };
  * the client keep going. Rate-limit waits do not use up a job's attempts.
  */
 export class SlackJobs {
+  private readonly dmChannels = new Map<string, string>();
+
   constructor(private readonly deps: SlackJobDeps) {
     if (typeof (deps.redis as unknown as Record<string, unknown>).csRaiseField !== 'function') {
       deps.redis.defineCommand('csRaiseField', { numberOfKeys: 1, lua: RAISE });
@@ -102,12 +107,11 @@ export class SlackJobs {
       if (slackId) await store.annotate(gateId, NOTE_REQUESTER, slackId);
     }
     gate = (await store.read(gateId))!;
-    // The DM's channel and slot first, so that the DM follows the record without a gap.
-    const dmChannel = await this.prepareDm(w, gate);
     await this.slot(w, set.channel);
     const ref = await this.posted(w, await this.deps.postOnce.post(gateId, 'record', set.channel, broker.render(gate, set)));
     await store.annotate(gateId, NOTE_MESSAGE, ref);
-    if (dmChannel) await this.sendDm(w, gate, dmChannel, ref);
+    // The requester's DM is its own job: its channel's pacing never holds up the change record.
+    if (gate.annotations[NOTE_REQUESTER] !== undefined && gate.annotations[NOTE_REQUESTER_DM] === undefined) await outbox.dm(gateId);
     await this.markRendered(gateId, 'rendered', revision(gate));
     this.deps.logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
     await this.announceOutcome(gate);
@@ -169,10 +173,24 @@ export class SlackJobs {
     const user = gate.annotations[NOTE_REQUESTER];
     if (typeof user !== 'string' || gate.annotations[NOTE_REQUESTER_DM] !== undefined) return undefined;
     if (await this.deps.postOnce.recorded(gate.id, 'dm')) return undefined;
+    const channel = await this.dmChannel(user);
+    await this.slot(w, channel);
+    return channel;
+  }
+
+  /**
+   * The DM channel with a person: conversations.open (Tier 3) once per person, then from
+   * memory. The channel of a bot and a user never changes, and a requester often has many
+   * gates open at once.
+   */
+  private async dmChannel(user: string): Promise<string> {
+    const known = this.dmChannels.get(user);
+    if (known) return known;
     const opened = await this.deps.writes.client.conversations.open({ users: user });
     const channel = opened.channel?.id;
     if (!channel) throw new Error(`conversations.open gave no channel for ${user}`);
-    await this.slot(w, channel);
+    if (this.dmChannels.size >= DM_CHANNELS_KEPT) this.dmChannels.clear();
+    this.dmChannels.set(user, channel);
     return channel;
   }
 
@@ -216,7 +234,7 @@ export class SlackJobs {
 
   /** Takes the channel's posting slot, or waits for it. */
   private async slot(w: Waiting, channel: string): Promise<void> {
-    const wait = await this.deps.limiter.reserve(channel);
+    const wait = await this.deps.limiter.reserve(channel, w.job.id ?? w.job.name);
     if (wait > 0) await this.delay(w, wait);
   }
 
