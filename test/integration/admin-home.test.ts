@@ -45,7 +45,7 @@ describe('App Home', () => {
         reviewDeadline: now + 3_600_000 + i * 1000,
         audit: { event: 'create', actor: 'agent:iam-agent', at: now },
       });
-      await t.app.ctx.store.setReviewers(id, new Map([[demoUser('grace').id, 'security']]));
+      await t.app.ctx.store.setReviewers(id, new Map([[demoUser('grace').id, 'security']]), now + 3_600_000 + i * 1000);
     }
     // Execution
     expect((await openHome(t, 'grace')).status).toBe(200);
@@ -107,6 +107,38 @@ describe('App Home', () => {
     await new Promise((r) => setTimeout(r, 2_500));
     expect(publishes('omar')).toBe(before + 2);
   }, 30_000);
+
+  test("a gate decided by others leaves every reviewer's queue, and one past its deadline is not listed", async () => {
+    // Setup: a dual-control gate that grace, nina and omar may review, and one whose review window ended.
+    const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent', { summary: 'Attach policy, decided by others' });
+    await eventually(() => changeRecord(t.slack, gate.id), 10_000);
+    const home = t.app.admin.home;
+    expect((await home.pending({ reviewer: demoUser('grace').id, limit: 1_000 })).ids).toContain(gate.id);
+    const lapsed = t.app.ctx.ids.gateId(Date.now());
+    const action = exampleAction('iam-attach-admin-policy');
+    await t.app.ctx.store.create({
+      id: lapsed,
+      agentId: 'iam-agent',
+      request: action,
+      delivery: {},
+      evidenceHash: evidenceHash(action as unknown as Record<string, unknown>),
+      decision: reviewDecision(),
+      createdAt: Date.now() - 60_000,
+      state: 'pending_review',
+      reviewDeadline: Date.now() - 1,
+      audit: { event: 'create', actor: 'agent:iam-agent', at: Date.now() - 60_000 },
+    });
+    await t.app.ctx.store.setReviewers(lapsed, new Map([[demoUser('grace').id, 'security']]), Date.now() - 1);
+    // Execution: nina and omar approve.
+    await approve(t, gate.id, 'nina');
+    await approve(t, gate.id, 'omar');
+    await eventually(async () => (await t.app.ctx.store.read(gate.id))!.state === 'approved');
+    // Validation: gone from grace's queue (and its count) without grace doing anything.
+    await eventually(async () => {
+      const queue = await home.pending({ reviewer: demoUser('grace').id, limit: 1_000 });
+      return !queue.ids.includes(gate.id) && !queue.ids.includes(lapsed) && queue.total === queue.ids.length;
+    });
+  });
 
   test("a requester sees their recent requests", async () => {
     const gate = await requestGate(t, 'k8s-deploy-staging', 'deploy-bot'); // on behalf of li.wei

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { GateChange, GateObserver } from '../../app/ports.js';
-import { DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
+import { awaitingIndexKey, DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
 
 /** Gates requested on behalf of one person (lowercase email), newest last. */
 export const requesterIndexKey = (email: string) => `cs:idx:requester:${email.toLowerCase()}`;
@@ -9,23 +9,39 @@ const KEEP_PER_REQUESTER = 100;
 /** Most candidates looked at when listing pending reviews (soonest deadline first). */
 const PENDING_SCAN = 5_000;
 
+/** Candidates checked per round when listing one reviewer's queue. */
+const AWAITING_PAGE = 32;
+
 /**
- * Lookups for App Home and `/countersign pending`. Pending reviews come from the store's own
- * deadline index (every waiting gate has a review deadline), checked against each gate's state
- * and resolved reviewer set at read time, so the answer is never staler than Redis. Requests
- * by person need an index of their own, kept by this observer.
+ * Lookups for App Home and `/countersign pending`.
+ *
+ * All pending reviews (the admin list) come from the store's own deadline index, checked
+ * against each gate's state at read time. One reviewer's queue (App Home, refreshed after each
+ * of their votes) comes from their awaiting index: the store adds a gate for each reviewer when
+ * it records them, this observer removes it when the person votes or the gate leaves review,
+ * and a read drops what is past its deadline and checks the gates it shows against Redis. So a
+ * Home refresh costs a few commands, not a look at every waiting gate.
  */
 export class HomeIndex implements GateObserver {
   constructor(private readonly redis: Redis) {}
 
   async gateChanged(change: GateChange): Promise<void> {
-    if (change.event !== 'create') return;
-    const key = requesterIndexKey(change.gate.request.context.requester.email);
-    await this.redis
-      .multi()
-      .zadd(key, change.gate.createdAt, change.gate.id)
-      .zremrangebyrank(key, 0, -KEEP_PER_REQUESTER - 1)
-      .exec();
+    const gate = change.gate;
+    if (change.event === 'create') {
+      const key = requesterIndexKey(gate.request.context.requester.email);
+      await this.redis.multi().zadd(key, gate.createdAt, gate.id).zremrangebyrank(key, 0, -KEEP_PER_REQUESTER - 1).exec();
+      return;
+    }
+    if (change.from === 'pending_review' && gate.state !== 'pending_review') {
+      // Decided, expired or cancelled: out of every reviewer's queue.
+      const reviewers = await this.redis.hkeys(gateKeys(gate.id).reviewers);
+      if (reviewers.length === 0) return;
+      const tx = this.redis.pipeline();
+      for (const user of reviewers) tx.zrem(awaitingIndexKey(user), gate.id);
+      await tx.exec();
+    } else if (change.event === 'vote' && change.actor.startsWith('slack:')) {
+      await this.redis.zrem(awaitingIndexKey(change.actor.slice('slack:'.length)), gate.id);
+    }
   }
 
   /** Gate ids requested for this person, newest first. */
@@ -35,27 +51,49 @@ export class HomeIndex implements GateObserver {
 
   /**
    * Gates waiting for review, soonest deadline first; with `reviewer`, only those this Slack
-   * user may vote on and has not voted on yet. `total` counts every match among the candidates
-   * looked at.
+   * user may vote on and has not voted on yet. Without `reviewer`, `total` counts every match
+   * among the candidates looked at; with it, every gate left in their queue.
    */
   async pending(options: { reviewer?: string; limit: number }): Promise<{ ids: string[]; total: number }> {
+    if (options.reviewer) return this.awaiting(options.reviewer, options.limit);
     const candidates = await this.redis.zrange(DEADLINE_INDEX, 0, PENDING_SCAN - 1);
     if (candidates.length === 0) return { ids: [], total: 0 };
-    const tx = this.redis.multi();
-    for (const id of candidates) {
-      const keys = gateKeys(id);
-      tx.hget(keys.gate, 'state');
-      if (options.reviewer) tx.hexists(keys.reviewers, options.reviewer).hexists(keys.votes, options.reviewer);
-    }
-    const replies = ((await tx.exec()) ?? []).map(([, v]) => v);
-    const step = options.reviewer ? 3 : 1;
-    const matches: string[] = [];
-    candidates.forEach((id, i) => {
-      if (replies[i * step] !== 'pending_review') return;
-      // For one reviewer: gates they may vote on and have not voted on yet.
-      if (options.reviewer && (replies[i * step + 1] !== 1 || replies[i * step + 2] !== 0)) return;
-      matches.push(id);
-    });
+    const tx = this.redis.pipeline();
+    for (const id of candidates) tx.hget(gateKeys(id).gate, 'state');
+    const states = ((await tx.exec()) ?? []).map(([, v]) => v);
+    const matches = candidates.filter((_, i) => states[i] === 'pending_review');
     return { ids: matches.slice(0, options.limit), total: matches.length };
+  }
+
+  /**
+   * One reviewer's queue: the first `limit` gates of their awaiting index that are still
+   * theirs to vote on (anything else found on the way is dropped from the index), and how many
+   * the index holds after that.
+   */
+  private async awaiting(reviewer: string, limit: number): Promise<{ ids: string[]; total: number }> {
+    const key = awaitingIndexKey(reviewer);
+    await this.redis.zremrangebyscore(key, '-inf', `(${Date.now()}`);
+    const ids: string[] = [];
+    let offset = 0;
+    for (;;) {
+      const candidates = await this.redis.zrange(key, offset, offset + AWAITING_PAGE - 1);
+      if (candidates.length === 0) break;
+      const tx = this.redis.pipeline();
+      for (const id of candidates) {
+        const keys = gateKeys(id);
+        tx.hget(keys.gate, 'state').hexists(keys.reviewers, reviewer).hexists(keys.votes, reviewer);
+      }
+      const replies = ((await tx.exec()) ?? []).map(([, v]) => v);
+      const stale: string[] = [];
+      candidates.forEach((id, i) => {
+        const waiting = replies[i * 3] === 'pending_review' && replies[i * 3 + 1] === 1 && replies[i * 3 + 2] === 0;
+        if (!waiting) stale.push(id);
+        else if (ids.length < limit) ids.push(id);
+      });
+      if (stale.length > 0) await this.redis.zrem(key, ...stale);
+      offset += candidates.length - stale.length;
+      if (ids.length >= limit || candidates.length < AWAITING_PAGE) break;
+    }
+    return { ids, total: await this.redis.zcard(key) };
   }
 }

@@ -100,7 +100,7 @@ export class SlackJobs {
     const existing = await store.reviewers(gateId);
     const merged = new Map<string, string | undefined>(await directory.members(set));
     for (const [user, team] of existing) merged.set(user, team);
-    await store.setReviewers(gateId, merged);
+    await store.setReviewers(gateId, merged, gate.reviewDeadline);
     if (gate.annotations[NOTE_REQUESTER] === undefined) {
       const requester = gate.request.context.requester;
       const slackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;

@@ -57,7 +57,7 @@ export class SlackNudges implements ReviewerNudges {
     if (!fallback) throw new Error(`reviewer set ${toSet} (escalation of gate ${gate.id}) is not defined`);
     const merged = new Map<string, string | undefined>(await directory.members(fallback));
     for (const [user, team] of await store.reviewers(gate.id)) merged.set(user, team);
-    await store.setReviewers(gate.id, merged);
+    await store.setReviewers(gate.id, merged, gate.reviewDeadline);
     await store.annotate(gate.id, NOTE_ESCALATED_TO, toSet);
     const first = broker.reviewerSetOf(gate);
     const text =

@@ -5,7 +5,7 @@ import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { canonicalJson, sha256OfJson } from '../../core/evidence-hash.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
-import { agentIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
+import { agentIndexKey, awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
 import { runScript, type ScriptReply } from './scripts.js';
 
 /** The immutable part of a gate, stored once as JSON. */
@@ -86,6 +86,9 @@ export type RedeemOutcome =
   | { kind: 'not_approved'; gate: Gate }
   /** Redeemable, but no grant was passed: the caller's read was older than the gate. */
   | { kind: 'unminted'; gate: Gate };
+
+/** A reviewer's awaiting index outlives its last addition by this long (readers drop what is past due). */
+const AWAITING_KEEP_SECONDS = 30 * 86_400;
 
 const REDEEM_OUTCOMES: Record<number, RedeemOutcome['kind']> = {
   1: 'redeemed',
@@ -341,8 +344,11 @@ export class GateStore {
     return kind === 'redelivered' ? { kind, gate, token: String(reply[1]) } : { kind, gate };
   }
 
-  /** Records who may vote on a gate (user id → team label), resolved when it is posted. */
-  async setReviewers(id: string, members: ReadonlyMap<string, string | undefined>): Promise<void> {
+  /**
+   * Records who may vote on a gate (user id → team label), resolved when it is posted. With the
+   * gate's review deadline, each reviewer's awaiting index (App Home) gets the gate too.
+   */
+  async setReviewers(id: string, members: ReadonlyMap<string, string | undefined>, reviewDeadline?: number): Promise<void> {
     const key = gateKeys(id).reviewers;
     const flat: string[] = [];
     for (const [user, team] of members) flat.push(user, team ?? '');
@@ -351,6 +357,11 @@ export class GateStore {
     const ttl = this.options.retentionSeconds;
     if (ttl) tx.expire(key, ttl);
     await tx.exec();
+    if (reviewDeadline === undefined || members.size === 0) return;
+    // An index, outside the gate's hash tag: best effort, as every index (readers check the gate).
+    const index = this.redis.pipeline();
+    for (const user of members.keys()) index.zadd(awaitingIndexKey(user), reviewDeadline, id).expire(awaitingIndexKey(user), AWAITING_KEEP_SECONDS);
+    await index.exec().catch(() => undefined);
   }
 
   /** The resolved reviewer set of a gate (user id → team label or ''). */

@@ -19,5 +19,12 @@ export const idempotencyKey = (agentId: string, keyDigest: string) => `cs:{idem:
 /** Gates of one agent, newest last (score = createdAt). */
 export const agentIndexKey = (agentId: string) => `cs:idx:agent:${agentId}`;
 
+/**
+ * Gates a Slack user may vote on and has not voted on yet (score = review deadline), for App
+ * Home. Kept by the store when reviewers are recorded and by HomeIndex when votes and decisions
+ * happen; readers drop what has passed its deadline.
+ */
+export const awaitingIndexKey = (slackUserId: string) => `cs:idx:awaiting:${slackUserId}`;
+
 /** Gates waiting on a deadline (score = deadline), for the sweeper. */
 export const DEADLINE_INDEX = 'cs:idx:deadlines';

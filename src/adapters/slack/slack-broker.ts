@@ -76,7 +76,7 @@ export class SlackBroker implements GateObserver {
       logger.error({ gateId }, 'no reviewer set to post to');
       return undefined;
     }
-    await store.setReviewers(gateId, await directory.members(set));
+    await store.setReviewers(gateId, await directory.members(set), gate.reviewDeadline);
     const requester = gate.request.context.requester;
     const requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
     if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
