@@ -83,7 +83,8 @@ describe('two app processes on one Redis', () => {
     expect((await store().auditTrail(short.id)).filter((l) => l.to === 'expired')).toHaveLength(1);
     const approvedTs = String(recordPosts(id)[0]!.response.ts);
     const expiredTs = String(recordPosts(short.id)[0]!.response.ts);
-    await eventually(() => threadOf(slack(), approvedTs).length > 0 && threadOf(slack(), expiredTs).length > 0, 8_000);
+    // Thread replies are paced per channel behind the reminders and the other gate's posts.
+    await eventually(() => threadOf(slack(), approvedTs).length > 0 && threadOf(slack(), expiredTs).some((m) => m.text.startsWith('Expired')), 10_000);
     await new Promise((r) => setTimeout(r, 1_500)); // room for a duplicate to show up, were there one
     expect(threadOf(slack(), approvedTs).map((m) => m.text.split(':')[0])).toEqual(['Approved']);
     const expiredThread = threadOf(slack(), expiredTs).map((m) => m.text);

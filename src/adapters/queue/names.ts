@@ -69,8 +69,4 @@ export const slackStateKey = (gateId: string) => `cs:{g:${gateId}}:slack`;
  * Per-channel pacing keys, shared by every process: `next` is when the next message may be
  * posted (epoch ms), `hold` is when a 429's Retry-After ends. One hash tag per channel.
  */
-export const channelKeys = (channel: string) => ({
-  next: `cs:slack:{${channel}}:next`,
-  hold: `cs:slack:{${channel}}:hold`,
-  tickets: `cs:slack:{${channel}}:tickets`,
-});
+export const channelKeys = (channel: string) => ({ next: `cs:slack:{${channel}}:next`, hold: `cs:slack:{${channel}}:hold` });

@@ -234,7 +234,7 @@ export class SlackJobs {
 
   /** Takes the channel's posting slot, or waits for it. */
   private async slot(w: Waiting, channel: string): Promise<void> {
-    const wait = await this.deps.limiter.reserve(channel, w.job.id ?? w.job.name);
+    const wait = await this.deps.limiter.reserve(channel);
     if (wait > 0) await this.delay(w, wait);
   }
 
