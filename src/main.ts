@@ -29,7 +29,10 @@ async function main(): Promise<void> {
     // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
     await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
   }
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  // Auto-pipelining: the commands that concurrent requests issue in one turn of the event loop
+  // go to Redis in one write. Scripts are defined before traffic (see defineScripts); queues,
+  // job handlers and the audit chain use their own connections without it.
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 
   let app;

@@ -20,7 +20,7 @@ export interface GateChange {
   actor: string;
 }
 
-/** Anything that wants to hear about gate changes. Reactions must not fail the change itself. */
+/** Anything that wants to hear about gate changes. Reactions must not fail the change itself, and run alongside each other's. */
 export interface GateObserver {
   gateChanged(change: GateChange): Promise<void> | void;
 }
@@ -43,13 +43,18 @@ export interface MetricsPort {
   bypassAttempt(kind: string): void;
 }
 
-/** Tells every observer; a failing observer is logged, never propagated. */
+/**
+ * Tells every observer, all at once (each is independent: none may rely on another having
+ * run); resolves when all have finished. A failing observer is logged, never propagated.
+ */
 export async function notify(ctx: Pick<AppContext, 'observers' | 'logger'>, change: GateChange): Promise<void> {
-  for (const observer of ctx.observers) {
-    try {
-      await observer.gateChanged(change);
-    } catch (err) {
-      ctx.logger.error({ err, gateId: change.gate.id, event: change.event }, 'a gate observer failed');
-    }
-  }
+  await Promise.all(
+    ctx.observers.map(async (observer) => {
+      try {
+        await observer.gateChanged(change);
+      } catch (err) {
+        ctx.logger.error({ err, gateId: change.gate.id, event: change.event }, 'a gate observer failed');
+      }
+    }),
+  );
 }

@@ -6,7 +6,7 @@ import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { canonicalJson, sha256OfJson } from '../../core/evidence-hash.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { agentIndexKey, awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
-import { runScript, type ScriptReply } from './scripts.js';
+import { defineScripts, runScript, type ScriptReply } from './scripts.js';
 
 /** The immutable part of a gate, stored once as JSON. */
 type GateRecord = Pick<Gate, 'id' | 'agentId' | 'request' | 'delivery' | 'evidenceHash' | 'decision' | 'createdAt'>;
@@ -108,7 +108,9 @@ export class GateStore {
   constructor(
     private readonly redis: Redis,
     private readonly options: { retentionSeconds?: number } = {},
-  ) {}
+  ) {
+    defineScripts(redis);
+  }
 
   /** Creates the gate unless one with this id exists. Returns the gate either way. */
   async create(input: NewGate): Promise<{ created: boolean; gate: Gate }> {
@@ -283,10 +285,13 @@ export class GateStore {
     }
   }
 
-  /** A gate as stored and its audit chain's tail, read together (one round trip when pipelined). */
+  /** A gate as stored and its audit chain's tail, read together in one transaction. */
   async readForRedeem(id: string): Promise<{ gate: Gate | undefined; auditTail: AuditTail | undefined }> {
-    const [gate, auditTail] = await Promise.all([this.read(id), this.auditTail(id)]);
-    return { gate, auditTail };
+    const keys = gateKeys(id);
+    const replies = await this.readTx(keys).lindex(keys.audit, -1).exec();
+    const last = replies?.[3]?.[1] as string | null | undefined;
+    const link = last ? (JSON.parse(last) as AuditLink) : undefined;
+    return { gate: gateOf(replies), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined };
   }
 
   private async auditTail(id: string): Promise<AuditTail | undefined> {
@@ -304,8 +309,12 @@ export class GateStore {
   async redeem(id: string, request: RedeemRequest): Promise<RedeemOutcome> {
     const keys = gateKeys(id);
     const entry = (e: AuditEntry) => [canonicalJson(e), sha256OfJson(e).slice('sha256:'.length)];
+    const unused = ['', ''];
+    // The script picks one entry: invalidate when the hashes differ (ARGV[3] is the gate's own,
+    // so that is known here), else redeem, or re-delivery for a retry with an Idempotency-Key.
+    const drifted = request.presentedHash !== request.approvedHash;
     const grant = request.grant;
-    const redeemEntry = entry(request.audit.redeem);
+    const redeemEntry = drifted ? unused : entry(request.audit.redeem);
     // The redeem link's hash over the chain's tail as the caller read it; the script uses it only
     // if the tail is still that one (see redeem-3.lua): two SHA-256 blocks less in Lua.
     const tail = grant ? (request.auditTail ?? (await this.auditTail(id))) : undefined;
@@ -321,8 +330,8 @@ export class GateStore {
       grant?.exp ?? '',
       grant ? JSON.stringify(grant.note) : '',
       ...redeemEntry,
-      ...entry(request.audit.invalidate),
-      ...entry(request.audit.redeliver),
+      ...(drifted ? entry(request.audit.invalidate) : unused),
+      ...(!drifted && request.idempotencyKey !== undefined ? entry(request.audit.redeliver) : unused),
       ...link,
     ]);
     const code = Number(reply[0]);
@@ -377,29 +386,12 @@ export class GateStore {
 
   /** Reads a gate as stored, without applying deadlines. */
   async read(id: string): Promise<Gate | undefined> {
-    const keys = gateKeys(id);
-    const [[, fields], [, votes], [, notes]] = (await this.redis
-      .multi()
-      .hgetall(keys.gate)
-      .hgetall(keys.votes)
-      .hgetall(keys.notes)
-      .exec()) as [[Error | null, Record<string, string>], [Error | null, Record<string, string>], [Error | null, Record<string, string>]];
-    if (!fields || !fields.record) return undefined;
-    const record = JSON.parse(fields.record) as GateRecord;
-    const gate: Gate = {
-      ...record,
-      state: fields.state as GateState,
-      version: Number(fields.version),
-      updatedAt: Number(fields.updatedAt),
-      votes: Object.values(votes ?? {})
-        .map((v) => JSON.parse(v) as Vote)
-        .sort((a, b) => a.at - b.at),
-      annotations: Object.fromEntries(Object.entries(notes ?? {}).map(([k, v]) => [k, JSON.parse(v) as unknown])),
-    };
-    if (fields.reviewDeadline) gate.reviewDeadline = Number(fields.reviewDeadline);
-    if (fields.executionDeadline) gate.executionDeadline = Number(fields.executionDeadline);
-    if (fields.resolution) gate.resolution = JSON.parse(fields.resolution) as Gate['resolution'];
-    return gate;
+    return gateOf(await this.readTx(gateKeys(id)).exec());
+  }
+
+  /** The three hashes of a gate, in one MULTI (scripts write them together; so are they read). */
+  private readTx(keys: ReturnType<typeof gateKeys>) {
+    return this.redis.multi().hgetall(keys.gate).hgetall(keys.votes).hgetall(keys.notes);
   }
 
   /** Attaches a fact to a gate that does not change its state (e.g. the Slack message ref). */
@@ -435,4 +427,29 @@ export class GateStore {
 function auditArgs(entry: AuditEntry, ...between: Array<string | number>): Array<string | number> {
   const json = canonicalJson(entry);
   return [json, ...between, createHash('sha256').update(json, 'utf8').digest('hex')];
+}
+
+type TxReplies = Array<[Error | null, unknown]> | null;
+
+/** The gate from the replies of {@link GateStore.readTx} (undefined when there is none). */
+function gateOf(replies: TxReplies): Gate | undefined {
+  const fields = replies?.[0]?.[1] as Record<string, string> | undefined;
+  if (!fields || !fields.record) return undefined;
+  const votes = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
+  const notes = (replies?.[2]?.[1] ?? {}) as Record<string, string>;
+  const record = JSON.parse(fields.record) as GateRecord;
+  const gate: Gate = {
+    ...record,
+    state: fields.state as GateState,
+    version: Number(fields.version),
+    updatedAt: Number(fields.updatedAt),
+    votes: Object.values(votes)
+      .map((v) => JSON.parse(v) as Vote)
+      .sort((a, b) => a.at - b.at),
+    annotations: Object.fromEntries(Object.entries(notes).map(([k, v]) => [k, JSON.parse(v) as unknown])),
+  };
+  if (fields.reviewDeadline) gate.reviewDeadline = Number(fields.reviewDeadline);
+  if (fields.executionDeadline) gate.executionDeadline = Number(fields.executionDeadline);
+  if (fields.resolution) gate.resolution = JSON.parse(fields.resolution) as Gate['resolution'];
+  return gate;
 }

@@ -25,6 +25,26 @@ function commandName(file: string): string {
 const cache = new Map<string, string>();
 
 /**
+ * Defines every script on a connection up front. With auto-pipelining, a command defined
+ * while an auto-pipeline is being filled can misalign replies (ioredis #1931), so stores
+ * define theirs when they are made, before any traffic.
+ */
+export function defineScripts(redis: Redis): void {
+  for (const file of SCRIPT_FILES) define(redis, file);
+}
+
+function define(redis: Redis, file: ScriptName): void {
+  const name = commandName(file);
+  if (typeof (redis as Redis & Record<string, unknown>)[name] === 'function') return;
+  let lua = cache.get(file);
+  if (lua === undefined) {
+    lua = loadScript(file);
+    cache.set(file, lua);
+  }
+  redis.defineCommand(name, { numberOfKeys: Number(/-(\d+)$/.exec(file)?.[1]), lua });
+}
+
+/**
  * Runs a script as an ioredis custom command (EVALSHA, falling back to EVAL after a Redis
  * restart flushed the script cache). The key count comes from the file name and is checked.
  */
@@ -38,14 +58,7 @@ export async function runScript(
   if (keys.length !== expectedKeys) throw new Error(`${file} takes ${expectedKeys} keys, got ${keys.length}`);
   const name = commandName(file);
   const target = redis as Redis & Record<string, unknown>;
-  if (typeof target[name] !== 'function') {
-    let lua = cache.get(file);
-    if (lua === undefined) {
-      lua = loadScript(file);
-      cache.set(file, lua);
-    }
-    redis.defineCommand(name, { numberOfKeys: expectedKeys, lua });
-  }
+  if (typeof target[name] !== 'function') define(redis, file);
   const command = target[name] as (...a: Array<string | number>) => Promise<ScriptReply>;
   return command.call(redis, ...keys, ...args);
 }
