@@ -45,7 +45,8 @@ describe('countersign report', () => {
     const staging = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
     expect((await redeem(t, 'deploy-bot', staging.id, `sha256:${'1'.repeat(64)}`)).body.code).toBe('ERR_EVIDENCE_DRIFT');
 
-    // Execution
+    // Execution: the CLI reads Redis like another process, so the app's pending figures are written first.
+    await t.app.admin.stats.flush();
     const json = await report(['--days', '7', '--json']);
     const text = await report([]);
 

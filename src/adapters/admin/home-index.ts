@@ -6,6 +6,7 @@ import { awaitingIndexKey, DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
 export const requesterIndexKey = (email: string) => `cs:idx:requester:${email.toLowerCase()}`;
 
 const KEEP_PER_REQUESTER = 100;
+const TRIM_ONE_IN = 16;
 /** Most candidates looked at when listing pending reviews (soonest deadline first). */
 const PENDING_SCAN = 5_000;
 
@@ -29,7 +30,9 @@ export class HomeIndex implements GateObserver {
     const gate = change.gate;
     if (change.event === 'create') {
       const key = requesterIndexKey(gate.request.context.requester.email);
-      await this.redis.multi().zadd(key, gate.createdAt, gate.id).zremrangebyrank(key, 0, -KEEP_PER_REQUESTER - 1).exec();
+      // Trimmed now and then rather than on every create: the list holds about the last hundred.
+      if (Math.random() < 1 / TRIM_ONE_IN) await this.redis.multi().zadd(key, gate.createdAt, gate.id).zremrangebyrank(key, 0, -KEEP_PER_REQUESTER - 1).exec();
+      else await this.redis.zadd(key, gate.createdAt, gate.id);
       return;
     }
     if (change.from === 'pending_review' && gate.state !== 'pending_review') {

@@ -74,7 +74,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
   const now = ctx.now;
   const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
   const audit = new DeploymentAuditLog(redis, { now, logger });
-  const stats = new GateStats(redis, { now, actionLabel });
+  const stats = new GateStats(redis, { now, actionLabel, onError: (err) => logger.warn({ err }, 'could not write the shared figures; they are kept for the next write') });
   const metrics = new PrometheusMetrics({ now, actionLabel, window: () => stats.window(7) });
   const home = new HomeIndex(redis);
   const postHoc = new PostHocReviews(redis);
@@ -147,6 +147,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
       if (reminders) clearInterval(reminders);
       appHome?.close();
       runtime.stop();
+      await stats.flush().catch((err: unknown) => logger.warn({ err }, 'could not write the last shared figures'));
       await audit.close();
     },
   };

@@ -105,37 +105,90 @@ export function countsOf(change: GateChange, action: string): Array<[string, Cou
   return out;
 }
 
+/** How long counts wait in memory before they are written (one MULTI for everything meanwhile). */
+const FLUSH_EVERY_MS = 250;
+
 /**
  * The observer that keeps the shared figures. Each person's votes are counted too (the `vote`
  * change, or the deciding one, carries the voter as actor), for their own figures on App Home.
+ *
+ * Counts are added up in memory and written together at most `flushEveryMs` later, so a busy
+ * intake pays one MULTI per quarter second instead of one per change. A read through this
+ * process (`window`) writes what is pending first; `close` does too. A process that dies loses
+ * at most that last quarter second of figures (never a gate, a vote or an audit entry).
  */
 export class GateStats implements GateObserver {
+  private counts = new Map<string, Map<string, number>>();
+  private latencies = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly redis: Redis,
-    private readonly deps: { now: () => number; actionLabel: (action: string) => string },
+    private readonly deps: { now: () => number; actionLabel: (action: string) => string; flushEveryMs?: number; onError?: (err: unknown) => void },
   ) {}
 
-  async gateChanged(change: GateChange): Promise<void> {
+  gateChanged(change: GateChange): void {
     const at = this.deps.now();
     const day = dayOf(at);
-    const key = dayKey(day);
-    const tx = this.redis.multi();
+    let fields = this.counts.get(day);
+    if (!fields) this.counts.set(day, (fields = new Map()));
+    const add = (field: string, n: number) => fields.set(field, (fields.get(field) ?? 0) + n);
     for (const [scope, counter, n] of countsOf(change, this.deps.actionLabel(change.gate.request.action))) {
-      if (n > 0) tx.hincrby(key, `${scope}|${counter}`, n);
+      if (n > 0) add(`${scope}|${counter}`, n);
     }
     const voter = votedBy(change);
-    if (voter) tx.hincrby(key, `u:${voter.voter}|${voter.vote}`, 1);
+    if (voter) add(`u:${voter.voter}|${voter.vote}`, 1);
     if (change.event === 'approve' || change.event === 'deny') {
-      tx.rpush(latencyKey(day), `${this.deps.actionLabel(change.gate.request.action)}|${Math.max(0, at - change.gate.createdAt)}|${change.event}`);
-      tx.expire(latencyKey(day), STATS_RETENTION_SECONDS);
+      let list = this.latencies.get(day);
+      if (!list) this.latencies.set(day, (list = []));
+      list.push(`${this.deps.actionLabel(change.gate.request.action)}|${Math.max(0, at - change.gate.createdAt)}|${change.event}`);
     }
-    tx.expire(key, STATS_RETENTION_SECONDS);
-    await tx.exec();
+    this.timer ??= setTimeout(() => void this.flush().catch((err: unknown) => this.deps.onError?.(err)), this.deps.flushEveryMs ?? FLUSH_EVERY_MS).unref();
   }
 
-  /** Figures of the `days` days that end today. */
+  /** Writes every count added so far; resolves when they are in Redis (or rejects, keeping them for the next try). */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const counts = this.counts;
+    const latencies = this.latencies;
+    if (counts.size === 0 && latencies.size === 0) return this.writing;
+    this.counts = new Map();
+    this.latencies = new Map();
+    const tx = this.redis.multi();
+    for (const [day, fields] of counts) {
+      for (const [field, n] of fields) tx.hincrby(dayKey(day), field, n);
+      tx.expire(dayKey(day), STATS_RETENTION_SECONDS);
+    }
+    for (const [day, list] of latencies) tx.rpush(latencyKey(day), ...list).expire(latencyKey(day), STATS_RETENTION_SECONDS);
+    const write = this.writing.then(async () => {
+      try {
+        await tx.exec();
+      } catch (err) {
+        this.restore(counts, latencies);
+        throw err;
+      }
+    });
+    this.writing = write.catch(() => undefined);
+    return write;
+  }
+
+  /** Figures of the `days` days that end today (including what this process has not written yet). */
   async window(days: number, now = this.deps.now()): Promise<StatsWindow> {
+    await this.flush().catch(() => undefined);
     return readWindow(this.redis, windowDays(now, days));
+  }
+
+  /** Puts counts that could not be written back in front of the next write. */
+  private restore(counts: Map<string, Map<string, number>>, latencies: Map<string, string[]>): void {
+    for (const [day, fields] of counts) {
+      let mine = this.counts.get(day);
+      if (!mine) this.counts.set(day, (mine = new Map()));
+      for (const [field, n] of fields) mine.set(field, (mine.get(field) ?? 0) + n);
+    }
+    for (const [day, list] of latencies) this.latencies.set(day, [...list, ...(this.latencies.get(day) ?? [])]);
+    this.timer ??= setTimeout(() => void this.flush().catch((err: unknown) => this.deps.onError?.(err)), this.deps.flushEveryMs ?? FLUSH_EVERY_MS).unref();
   }
 }
 

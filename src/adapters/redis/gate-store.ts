@@ -124,14 +124,15 @@ export class GateStore {
       decision: input.decision,
       createdAt: input.createdAt,
     };
+    const audit = auditArgs(input.audit, this.options.retentionSeconds ?? '');
     const reply = await runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
       JSON.stringify(record),
       input.state,
       input.createdAt,
       input.reviewDeadline ?? '',
       input.executionDeadline ?? '',
-      ...auditArgs(input.audit, this.options.retentionSeconds ?? ''),
-      linkHash({ prev: GENESIS, digest: createHash('sha256').update(canonicalJson(input.audit), 'utf8').digest('hex'), seq: 1, from: '', to: input.state }),
+      ...audit,
+      linkHash({ prev: GENESIS, digest: String(audit[audit.length - 1]), seq: 1, from: '', to: input.state }),
     ]);
     const created = reply[0] === 1;
     if (created) {
