@@ -309,7 +309,10 @@ export class GateStore {
    */
   async redeem(id: string, request: RedeemRequest): Promise<RedeemOutcome> {
     const keys = gateKeys(id);
-    const entry = (e: AuditEntry) => [canonicalJson(e), sha256OfJson(e).slice('sha256:'.length)];
+    const entry = (e: AuditEntry) => {
+      const json = canonicalJson(e);
+      return [json, createHash('sha256').update(json, 'utf8').digest('hex')];
+    };
     const unused = ['', ''];
     // The script picks one entry: invalidate when the hashes differ (ARGV[3] is the gate's own,
     // so that is known here), else redeem, or re-delivery for a retry with an Idempotency-Key.
