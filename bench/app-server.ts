@@ -15,9 +15,11 @@ process.on('SIGTERM', () => {
   void app.close().then(() => redis.quit()).then(() => process.exit(0));
 });
 
-// With BENCH_PROFILE_DIR set, SIGUSR2 starts a CPU profile of this process and the next
-// SIGUSR2 writes it there: a benchmark can profile its measured phase only.
+// With BENCH_PROFILE_DIR set, SIGUSR2 starts a CPU profile of this process (an allocation
+// sampling profile with BENCH_PROFILE=heap) and the next SIGUSR2 writes it there: a benchmark
+// can profile its measured phase only.
 const profileDir = process.env.BENCH_PROFILE_DIR;
+const heap = process.env.BENCH_PROFILE === 'heap';
 if (profileDir) {
   let session: Session | undefined;
   process.on('SIGUSR2', () => {
@@ -25,14 +27,17 @@ if (profileDir) {
       if (!session) {
         session = new Session();
         session.connect();
-        await session.post('Profiler.enable');
-        await session.post('Profiler.start');
+        if (heap) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+        else {
+          await session.post('Profiler.enable');
+          await session.post('Profiler.start');
+        }
         return;
       }
-      const { profile } = await session.post('Profiler.stop');
+      const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop');
       session.disconnect();
       session = undefined;
-      writeFileSync(join(profileDir, `app-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+      writeFileSync(join(profileDir, `app-${Date.now()}.${heap ? 'heapprofile' : 'cpuprofile'}`), JSON.stringify(profile));
     })();
   });
 }

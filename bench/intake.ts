@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth/standard-webhooks.js';
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
+import { Redis } from 'ioredis';
 import { startChild } from './child.js';
+import { perRequest, startCpuCount } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -45,8 +47,9 @@ export async function benchIntake(): Promise<BenchResult> {
   const bare = await startChild('bare-server.ts');
   const app = await startChild('app-server.ts', { REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret });
   const lines: string[] = [];
+  const counter = new Redis(redis.url);
   try {
-    const prepared = prepareGates(secret, 150_000);
+    const prepared = prepareGates(secret, 200_000);
     let next = 0;
     const take = () => prepared[next++];
 
@@ -56,17 +59,24 @@ export async function benchIntake(): Promise<BenchResult> {
 
     const bareBody = prepared[0]!;
     const baseline = await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: SECONDS, next: () => bareBody });
+    const stopCount = await startCpuCount(counter, app.child.pid!);
     const intake = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take });
+    const cpu = await stopCount();
     // Latency at a fixed arrival rate (open loop, no coordinated omission): half the measured capacity.
     const rate = Math.max(100, Math.floor(intake.throughput * 0.5));
     const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate });
+    // And at a quarter of it: how the tail looks with headroom.
+    const quarterRate = Math.max(50, Math.floor(intake.throughput * 0.25));
+    const quarter = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate: quarterRate });
 
     const ratio = intake.throughput / baseline.throughput;
     lines.push(line('bare node:http (closed loop)', baseline));
     lines.push(line('POST /v1/gates (closed loop)', intake));
     lines.push(line(`POST /v1/gates (open loop ${rate}/s)`, paced));
+    lines.push(line(`POST /v1/gates (open loop ${quarterRate}/s)`, quarter));
+    lines.push(`CPU per request in the closed loop: ${perRequest(cpu, intake.requests)}; the load generator runs on the same two cores`);
     lines.push(`throughput ratio intake / bare: ${ratio.toFixed(3)} (target ≥ 0.30)`);
-    lines.push(`p99 closed loop ${intake.p99Ms.toFixed(2)} ms, open loop at ${rate}/s ${paced.p99Ms.toFixed(2)} ms (target ≤ 20 ms)`);
+    lines.push(`p99 closed loop ${intake.p99Ms.toFixed(2)} ms, open loop at ${rate}/s ${paced.p99Ms.toFixed(2)} ms, at ${quarterRate}/s ${quarter.p99Ms.toFixed(2)} ms (target ≤ 20 ms)`);
     return {
       name: 'intake',
       lines,
@@ -79,9 +89,16 @@ export async function benchIntake(): Promise<BenchResult> {
         openRate: rate,
         openP50Ms: paced.p50Ms,
         openP99Ms: paced.p99Ms,
+        quarterRate,
+        quarterP50Ms: quarter.p50Ms,
+        quarterP99Ms: quarter.p99Ms,
+        cpuMainMsPerRequest: cpu.mainMs / intake.requests,
+        cpuOtherMsPerRequest: cpu.otherMs / intake.requests,
+        cpuRedisMsPerRequest: cpu.redisMs / intake.requests,
       },
     };
   } finally {
+    counter.disconnect();
     await app.stop();
     await bare.stop();
     await redis.stop();

@@ -12,6 +12,7 @@ import { redeemGrant } from '../src/app/redeem-grant.js';
 import { submitGate } from '../src/app/submit-gate.js';
 import { loadConfig } from '../src/config.js';
 import { startCountersign, type Countersign } from '../src/countersign.js';
+import { currentThreads, perRequest, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -37,13 +38,18 @@ interface LoadJob {
   requests: PreparedRequest[];
 }
 
-/** Runs one load phase in a worker thread (this same file, see the bottom). */
-function loadInWorker(job: LoadJob): Promise<LoadResult> {
+/**
+ * Runs one load phase in a worker thread (this same file, see the bottom). `done` runs when the
+ * load has finished and before the worker ends (to read the CPU its threads are not part of).
+ */
+function loadInWorker(job: LoadJob, done?: () => Promise<void>): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL(import.meta.url));
     worker.once('message', (result: LoadResult) => {
-      resolve(result);
-      void worker.terminate();
+      void (done ? done() : Promise.resolve()).then(() => {
+        resolve(result);
+        void worker.terminate();
+      }, reject);
     });
     worker.once('error', reject);
     worker.postMessage(job);
@@ -160,8 +166,8 @@ export async function benchRedeem(): Promise<BenchResult> {
     let n = 0;
     const sign = () =>
       new SignJWT({ ...claims, jti: `gr_raw_${(n++).toString(36).padStart(10, '0')}` }).setProtectedHeader({ alg: 'ES256', typ: GRANT_TYP, kid }).sign(privateKey);
-    const phase = (share: number, seconds: number, options: { connections?: number; rate?: number } = {}) =>
-      loadInWorker({ port: app.port, connections: options.connections ?? CONNECTIONS, seconds, requests: slice(share), ...(options.rate ? { rate: options.rate } : {}) });
+    const phase = (share: number, seconds: number, options: { connections?: number; rate?: number } = {}, done?: () => Promise<void>) =>
+      loadInWorker({ port: app.port, connections: options.connections ?? CONNECTIONS, seconds, requests: slice(share), ...(options.rate ? { rate: options.rate } : {}) }, done);
     await rawSigning(sign, 300);
     await phase(0.05, 1); // warm-up: JIT, connections, scripts
 
@@ -169,7 +175,13 @@ export async function benchRedeem(): Promise<BenchResult> {
     // redeem at a fixed arrival rate of half the measured capacity (latency without coordinated
     // omission), then one request at a time.
     const rawBefore = await rawSigning(sign, RAW_SIGNING_MS);
-    const closed = await phase(0.4, SECONDS);
+    // Where the CPU of the closed loop goes (the load generator's own threads left out).
+    const threadsBefore = currentThreads();
+    const stopCount = await startCpuCount(redis, 'self', () => new Set([...currentThreads()].filter((t) => !threadsBefore.has(t))));
+    let cpu: CpuShare | undefined;
+    const closed = await phase(0.4, SECONDS, {}, async () => {
+      cpu = await stopCount();
+    });
     const rawAfter = await rawSigning(sign, RAW_SIGNING_MS);
     const rate = Math.max(50, Math.floor(closed.throughput * 0.5));
     const paced = await phase(0.25, SECONDS, { rate });
@@ -195,6 +207,7 @@ export async function benchRedeem(): Promise<BenchResult> {
         `  redeemGrant without HTTP     ${direct.perSecond.toFixed(0).padStart(6)} grants/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms (use case called directly, ${CONNECTIONS} at a time)`,
         `  GET /healthz, same loop         ${health.throughput.toFixed(0).padStart(6)} req/s     p50 ${health.p50Ms.toFixed(2)} ms  p99 ${health.p99Ms.toFixed(2)} ms (the HTTP floor of this machine)`,
         `  raw jose ES256 SignJWT       ${raw.perSecond.toFixed(0).padStart(6)} /s        p50 ${raw.p50.toFixed(3)} ms  p99 ${raw.p99.toFixed(3)} ms (one at a time, same key and claims)`,
+        `  CPU per redeem in the closed loop: ${perRequest(cpu!, closed.requests)}; the load generator runs on the same two cores`,
         `  ratio redeem grants/s / raw signing: ${ratio.toFixed(2)} (target ≥ 0.5)`,
         `  redeem p99: open loop ${paced.p99Ms.toFixed(2)} ms, one at a time ${sequential.p99Ms.toFixed(2)} ms (target ≤ 10 ms)`,
       ],
@@ -214,6 +227,9 @@ export async function benchRedeem(): Promise<BenchResult> {
         healthz_per_second: health.throughput,
         redeem_without_http_per_second: direct.perSecond,
         redeem_without_http_p99_ms: direct.p99,
+        cpu_main_ms_per_redeem: cpu!.mainMs / closed.requests,
+        cpu_other_ms_per_redeem: cpu!.otherMs / closed.requests,
+        cpu_redis_ms_per_redeem: cpu!.redisMs / closed.requests,
       },
     };
   } finally {

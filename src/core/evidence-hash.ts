@@ -18,36 +18,75 @@ export function canonicalJson(value: unknown): string {
   return out;
 }
 
+/**
+ * Throws, naming the first place (a JSON pointer) that JCS cannot represent. The check runs
+ * on every hash, so the pointer is only worked out once something is wrong.
+ */
 function assertCanonicalizable(value: unknown, pointer: string): void {
-  const fail = (why: string): never => {
-    throw new CountersignError(ErrorCode.NotCanonicalizable, `${pointer || '/'} ${why}`, {
-      issues: [{ pointer: pointer || '/', message: why }],
-    });
+  if (canonicalizable(value)) return;
+  const fail = (at: string, why: string): never => {
+    throw new CountersignError(ErrorCode.NotCanonicalizable, `${at || '/'} ${why}`, { issues: [{ pointer: at || '/', message: why }] });
   };
+  const find = (item: unknown, at: string): void => {
+    const why = problemOf(item);
+    if (why) fail(at, why);
+    if (typeof item !== 'object' || item === null) return;
+    if (Array.isArray(item)) {
+      item.forEach((child, i) => find(child, `${at}/${i}`));
+      return;
+    }
+    for (const [key, child] of Object.entries(item as Record<string, unknown>)) {
+      if (!key.isWellFormed()) fail(at, 'has a key with a lone surrogate');
+      if (child !== undefined) find(child, `${at}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    }
+  };
+  find(value, pointer);
+}
+
+/** What is wrong with this one value itself (not its members), if anything. */
+function problemOf(value: unknown): string | undefined {
   switch (typeof value) {
     case 'number':
-      if (!Number.isFinite(value)) fail('is not a finite number (NaN and Infinity have no JSON form)');
-      return;
+      return Number.isFinite(value) ? undefined : 'is not a finite number (NaN and Infinity have no JSON form)';
     case 'string':
-      if (!value.isWellFormed()) fail('holds a lone surrogate');
-      return;
+      return value.isWellFormed() ? undefined : 'holds a lone surrogate';
     case 'boolean':
-      return;
+      return undefined;
     case 'object':
-      if (value === null) return;
-      if (Array.isArray(value)) {
-        value.forEach((item, i) => assertCanonicalizable(item, `${pointer}/${i}`));
-        return;
-      }
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') fail('has a toJSON method; pass plain data');
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-        if (!key.isWellFormed()) fail('has a key with a lone surrogate');
-        if (item === undefined) continue; // JSON drops undefined members, as JSON.stringify does
-        assertCanonicalizable(item, `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
-      }
-      return;
+      if (value === null || Array.isArray(value)) return undefined;
+      return typeof (value as { toJSON?: unknown }).toJSON === 'function' ? 'has a toJSON method; pass plain data' : undefined;
     default:
-      fail(`is a ${typeof value}, which JSON cannot carry`);
+      return `is a ${typeof value}, which JSON cannot carry`;
+  }
+}
+
+/** True when JCS can represent the value: the fast walk, allocating nothing. */
+function canonicalizable(value: unknown): boolean {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value);
+    case 'string':
+      return value.isWellFormed();
+    case 'boolean':
+      return true;
+    case 'object': {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i += 1) if (!canonicalizable(value[i])) return false;
+        return true;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      const record = value as Record<string, unknown>;
+      for (const key in record) {
+        if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+        if (!key.isWellFormed()) return false;
+        const child = record[key];
+        if (child !== undefined && !canonicalizable(child)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
   }
 }
 
