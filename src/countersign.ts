@@ -16,7 +16,7 @@ import { PolicyStore } from './adapters/policy/load.js';
 import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { ReplayGuard } from './adapters/redis/replay-guard.js';
-import type { AppContext, GateObserver } from './app/ports.js';
+import { announceExpiry, type AppContext, type GateObserver } from './app/ports.js';
 import { idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import type { PolicyOverrides } from './core/policy/types.js';
@@ -90,6 +90,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     logger,
     observers: options.observers ?? [],
   };
+  ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
 
   const authenticator = new AgentAuthenticator({
     agents: () => policy.current().agents,

@@ -10,7 +10,7 @@ import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
-import type { AppContext } from './app/ports.js';
+import { announceExpiry, type AppContext } from './app/ports.js';
 import { loadConfig, type Config } from './config.js';
 import { isCountersignError } from './core/errors.js';
 import { idSource } from './core/ids.js';
@@ -50,6 +50,7 @@ export async function startWorkers(options: {
     logger,
     observers: [],
   };
+  ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
   const slackApp = await createSlackApp(config, logger);
   let slack: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
   if (slackApp) {

@@ -1,6 +1,6 @@
 import type { VoteResult } from '../adapters/redis/gate-store.js';
 import { ErrorCode, isCountersignError } from '../core/errors.js';
-import { notify, type AppContext } from './ports.js';
+import { announceExpiry, notify, type AppContext } from './ports.js';
 
 /** Kinds of refused votes that count as bypass attempts (DESIGN.md, "Dual control"). */
 export const BYPASS_KIND_OF: Partial<Record<ErrorCode, string>> = {
@@ -45,7 +45,7 @@ export async function castVote(ctx: AppContext, input: CastVoteInput): Promise<V
       if (kind) ctx.metrics?.bypassAttempt(kind);
       if (err.code === ErrorCode.DeadlinePassed) {
         const gate = await ctx.store.read(input.gateId);
-        if (gate) await notify(ctx, { gate, event: 'expire', from: 'pending_review', actor: 'system:deadline' });
+        if (gate) await announceExpiry(ctx, gate, 'pending_review');
       }
     }
     throw err;

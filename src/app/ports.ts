@@ -58,3 +58,17 @@ export async function notify(ctx: Pick<AppContext, 'observers' | 'logger'>, chan
     }),
   );
 }
+
+/**
+ * Tells observers that a gate expired, when the step that expired it was a side effect of
+ * something else (a read, a late vote, a redeem, a revalidation) and several of them, or a timer
+ * that finds the gate expired, may each want to. Announced at least once, and once in the usual
+ * case: whoever comes after a finished announcement sees the mark and stays quiet (Slack posts
+ * and callbacks are idempotent besides; the mark keeps the statistics from counting twice).
+ */
+export async function announceExpiry(ctx: Pick<AppContext, 'observers' | 'logger' | 'store' | 'now'>, gate: Gate, from: GateState, actor = 'system:deadline'): Promise<boolean> {
+  if (gate.state !== 'expired' || (await ctx.store.expiryAnnounced(gate.id))) return false;
+  await notify(ctx, { gate, event: 'expire', from, actor });
+  await ctx.store.markExpiryAnnounced(gate.id, ctx.now());
+  return true;
+}

@@ -8,7 +8,7 @@ import { CountersignError, ErrorCode } from '../core/errors.js';
 import { EVIDENCE_HASH } from '../core/evidence-hash.js';
 import type { Gate } from '../core/gate.js';
 import type { AgentRegistration } from '../core/policy/agents.js';
-import { notify, type AppContext } from './ports.js';
+import { announceExpiry, notify, type AppContext } from './ports.js';
 
 /** What issuing and consuming grants needs beyond the gate store. */
 export interface GrantPorts {
@@ -152,7 +152,7 @@ async function settle(ctx: AppContext, input: RedeemInput, outcome: Exclude<Rede
     }
     case 'expired':
       ctx.logger.info({ ...log, event: 'expire' }, 'redeem after the execution window: gate expired');
-      await notify(ctx, { gate, event: 'expire', from: 'approved', actor: 'system:deadline' });
+      await announceExpiry(ctx, gate, 'approved');
       throw expiredError(gate);
     case 'replay':
       ctx.metrics?.bypassAttempt('replay');

@@ -1,7 +1,7 @@
 import { NOTE_NOTICE } from '../adapters/slack/slack-broker.js';
 import { ErrorCode, isCountersignError } from '../core/errors.js';
 import { activeDeadline, type Gate } from '../core/gate.js';
-import { notify, type AppContext } from './ports.js';
+import { announceExpiry, notify, type AppContext } from './ports.js';
 
 /** Asks the agent for the evidence hash of what it would run now. */
 export interface EvidenceProbe {
@@ -69,7 +69,7 @@ export async function revalidateGate(ctx: AppContext, probe: EvidenceProbe, gate
     if (isCountersignError(err, ErrorCode.DeadlinePassed)) {
       // The window ended while we asked: the gate is expired now, and nobody else was told.
       const expired = await ctx.store.read(gateId);
-      if (expired) await notify(ctx, { gate: expired, event: 'expire', from: gate.state, actor: 'system:deadline' });
+      if (expired) await announceExpiry(ctx, expired, gate.state);
       return { kind: 'skipped', reason: 'not_waiting', ...(expired ? { gate: expired } : {}) };
     }
     if (isCountersignError(err, ErrorCode.GateConflict)) {

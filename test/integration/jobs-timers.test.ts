@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { jobId, TIMER_JOB } from '../../src/adapters/queue/names.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
 import { approve, changeRecord, ephemeralsFor, eventually } from '../support/slack.js';
-import { shortGate, startJobsApp, textOf, threadOf, withSlack, type JobsApp } from './jobs-support.js';
+import { signedCall } from '../support/agent-http.js';
+import { shortGate, startAgentEndpoint, startJobsApp, textOf, threadOf, withSlack, type JobsApp } from './jobs-support.js';
 
 let t: JobsApp;
 beforeAll(async () => {
@@ -38,6 +39,33 @@ describe('expiry', () => {
       return m && textOf(m).includes('Expired') ? m : undefined;
     });
     expect(textOf(message)).not.toContain('"actions"');
+  });
+
+  test('an agent reading its gate after the deadline expires it, and everyone hears of it once', async () => {
+    // Setup: no sweeper, no timers, a callback URL: only the agent's read can notice the deadline.
+    await t.app.background.queues.timers.removeJobScheduler(TIMER_JOB.sweep);
+    const agent = await startAgentEndpoint();
+    try {
+      const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 2, delivery: { callbackUrl: `${agent.url}/cb` } });
+      await loseTimers();
+      await eventually(() => changeRecord(t.slack!, gate.id));
+      await new Promise((r) => setTimeout(r, gate.reviewDeadline! - Date.now() + 300));
+      expect((await read(gate.id)).state).toBe('pending_review'); // as stored: nothing enforced it yet
+      const expiredBefore = (await t.app.admin.stats.window(1)).all.expired;
+      // Execution: the agent polls its gate.
+      const answer = await signedCall(t.app.url, 'terraform-bot', t.secrets['terraform-bot']!, 'GET', `/v1/gates/${gate.id}`);
+      // Validation: the answer, the change record, the callback and the figures all say expired, once.
+      expect(answer.body.state).toBe('expired');
+      await eventually(() => textOf(changeRecord(t.slack!, gate.id)!).includes('Expired'), 5_000);
+      await eventually(() => agent.received.some((r) => JSON.parse(r.body).data.gate.state === 'expired'), 5_000);
+      // A vote afterwards is refused and does not announce the expiry a second time.
+      await approve(withSlack(t), gate.id, 'elena');
+      await eventually(() => ephemeralsFor(t.slack!, 'elena').find((text) => text.includes(gate.id) || text.includes('expired')));
+      expect((await t.app.admin.stats.window(1)).all.expired - expiredBefore).toBe(1);
+      expect(agent.received.filter((r) => JSON.parse(r.body).data.gate.state === 'expired')).toHaveLength(1);
+    } finally {
+      await agent.close();
+    }
   });
 
   test('a vote after the window is refused even when the expiry job was removed', async () => {

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { AppContext, GateObserver } from '../../app/ports.js';
 import { EvidenceProbeFailed, revalidateGate, type RevalidationOutcome } from '../../app/revalidate.js';
 import type { PolicySet } from '../../core/policy/types.js';
-import { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
 import type { SlackBroker } from '../slack/slack-broker.js';
 import type { SlackWrites } from '../slack/slack-writes.js';
@@ -129,7 +128,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
   // it queued their round trips behind each other (bench/expiry.ts: p99 lateness 2.6 s with it,
   // 0.6 s without, at 1,667 expiries a second).
   const jobRedis = deps.redis.options.enableAutoPipelining ? deps.redis.duplicate({ enableAutoPipelining: false }) : deps.redis;
-  const jobCtx: AppContext = jobRedis === deps.redis ? ctx : { ...ctx, store: new GateStore(jobRedis) };
+  const jobCtx: AppContext = jobRedis === deps.redis ? ctx : { ...ctx, store: ctx.store.withConnection(jobRedis) };
   const queueOptions = { connection, prefix: options.prefix };
   const queues = {
     timers: new Queue<TimerJobData>(QUEUE.timers, queueOptions),

@@ -1,5 +1,5 @@
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import { notify, type AppContext, type GateChange, type GateObserver } from '../../app/ports.js';
+import { announceExpiry, notify, type AppContext, type GateChange, type GateObserver } from '../../app/ports.js';
 import type { Gate } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { expireIfDue } from './expiry.js';
@@ -133,8 +133,7 @@ export async function runTimer(deps: TimerDeps, job: Job<TimerJobData>, token: s
         // are idempotent). The sweeper announces its own expiries.
         const actor = outcome.gate.resolution?.actor;
         if (outcome.gate.version === version + 1 && (actor === 'system:timer' || actor === 'system:deadline')) {
-          await notify(ctx, { gate: outcome.gate, event: 'expire', from: job.data.state, actor: outcome.gate.resolution?.actor ?? 'system:deadline' });
-          return 'announced';
+          return (await announceExpiry(ctx, outcome.gate, job.data.state, actor)) ? 'announced' : 'already';
         }
         return 'already';
       }
@@ -158,8 +157,7 @@ export async function runTimer(deps: TimerDeps, job: Job<TimerJobData>, token: s
   if (gate.state !== 'pending_review') {
     // The chain ran late and a read enforced the deadline in between, telling nobody: tell them.
     if (gate.state === 'expired' && gate.version === version + 1 && gate.resolution?.actor === 'system:deadline') {
-      await notify(ctx, { gate, event: 'expire', from: job.data.state, actor: 'system:deadline' });
-      return 'announced';
+      return (await announceExpiry(ctx, gate, job.data.state)) ? 'announced' : 'moved_on';
     }
     return 'moved_on';
   }

@@ -112,6 +112,8 @@ export class GateStore {
     defineScripts(redis);
   }
 
+  private hooks: { deadlineApplied?: (gate: Gate, from: GateState) => Promise<void> } = {};
+
   /** Creates the gate unless one with this id exists. Returns the gate either way. */
   async create(input: NewGate): Promise<{ created: boolean; gate: Gate }> {
     const keys = gateKeys(input.id);
@@ -164,8 +166,37 @@ export class GateStore {
     const reply = await runScript(this.redis, 'touch-2', [keys.gate, keys.audit], [now]);
     if (reply[0] === -1) return undefined;
     const gate = await this.read(id);
-    if (gate && reply[0] === 1) await this.indexDeadline(gate);
+    if (gate && reply[0] === 1) {
+      await this.indexDeadline(gate);
+      // This read expired the gate: nobody else will (its deadline left the index), so tell.
+      await this.hooks.deadlineApplied?.(gate, String(reply[1]) as GateState);
+    }
     return gate;
+  }
+
+  /**
+   * Who hears about a gate that a read expired (a deadline enforced by `get`); set once at
+   * wiring. Stores made with {@link withConnection} share it.
+   */
+  onDeadlineApplied(listener: (gate: Gate, from: GateState) => Promise<void>): void {
+    this.hooks.deadlineApplied = listener;
+  }
+
+  /** The same store on another connection (same options, same listener). */
+  withConnection(redis: Redis): GateStore {
+    const store = new GateStore(redis, this.options);
+    store.hooks = this.hooks;
+    return store;
+  }
+
+  /** True when the expiry of this gate was announced to observers already (see announceExpiry). */
+  async expiryAnnounced(id: string): Promise<boolean> {
+    return (await this.redis.hexists(gateKeys(id).gate, 'expireAnnounced')) === 1;
+  }
+
+  /** Records that the gate's expiry was announced. */
+  async markExpiryAnnounced(id: string, at: number): Promise<void> {
+    await this.redis.hset(gateKeys(id).gate, 'expireAnnounced', at);
   }
 
   /** Reads a gate owned by `agentId`; another agent's gate is reported as not found. */
