@@ -45,8 +45,9 @@ export class AppHome implements GateObserver {
 
   register(app: App): void {
     app.event('app_home_opened', async ({ event }) => {
-      if (event.tab !== 'home') return;
-      await this.publish(event.user).catch((err: unknown) => this.deps.logger.warn({ err, user: event.user }, 'could not publish App Home'));
+      // Through the same pacing as refreshes after votes: opening the tab again and again
+      // (Slack sends this event each time) publishes at most once per interval.
+      if (event.tab === 'home') this.refresh(event.user);
     });
   }
 
@@ -73,7 +74,7 @@ export class AppHome implements GateObserver {
     void (async () => {
       do {
         state.again = false;
-        await this.publish(user).catch((err: unknown) => this.deps.logger.debug({ err, user }, 'could not refresh App Home'));
+        await this.publish(user).catch((err: unknown) => this.deps.logger.warn({ err, user }, 'could not publish App Home'));
         await new Promise<void>((resolve) => setTimeout(resolve, this.deps.refreshEveryMs ?? DEFAULT_REFRESH_EVERY_MS).unref());
       } while (state.again && !this.closed);
       this.refreshing.delete(user);
