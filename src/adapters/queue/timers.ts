@@ -1,5 +1,5 @@
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import { announceExpiry, notify, type AppContext, type GateChange, type GateObserver } from '../../app/ports.js';
+import { announceExpiry, type AppContext, type GateChange, type GateObserver } from '../../app/ports.js';
 import type { Gate } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { expireIfDue } from './expiry.js';

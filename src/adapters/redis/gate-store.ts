@@ -1,25 +1,16 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
-import { canonicalJson, sha256OfJson } from '../../core/evidence-hash.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { agentIndexKey, awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
+import { auditArgs, gateOf, gateReadTx, type AuditEntry, type GateRecord } from './gate-codec.js';
+import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
 
-/** The immutable part of a gate, stored once as JSON. */
-type GateRecord = Pick<Gate, 'id' | 'agentId' | 'request' | 'delivery' | 'evidenceHash' | 'decision' | 'createdAt'>;
-
 export type { AuditLink } from '../../core/audit-chain.js';
-
-/** What an audit entry says; the store adds the chain links. */
-export interface AuditEntry {
-  event: string;
-  actor: string;
-  at: number;
-  [key: string]: unknown;
-}
+export type { AuditEntry } from './gate-codec.js';
+export type { AuditTail, RedeemOutcome, RedeemRequest } from './redeem-script.js';
 
 export interface NewGate extends GateRecord {
   state: GateState;
@@ -53,52 +44,9 @@ export type TransitionResult =
   | { kind: 'moved'; gate: Gate; from: GateState }
   | { kind: 'noop'; gate: Gate };
 
-/** What a redeem presents and, when the caller read the gate as redeemable, the grant it minted. */
-export interface RedeemRequest {
-  now: number;
-  actor: string;
-  presentedHash: string;
-  /** The gate's evidence hash, from its record (which never changes after create). */
-  approvedHash: string;
-  /** The request's Idempotency-Key: a retry with the same key gets the same grant once more. */
-  idempotencyKey?: string;
-  grant?: { token: string; jti: string; exp: number; note: Record<string, unknown> };
-  audit: { redeem: AuditEntry; invalidate: AuditEntry; redeliver: AuditEntry };
-  /** The caller's read of the gate (see readForRedeem): a successful redeem then answers
-   * without reading it again, and links its audit entry to the tail read with it. */
-  seen?: Gate;
-  auditTail?: AuditTail;
-}
-
-/** The last link of a gate's audit chain, as far as the next link needs it. */
-export interface AuditTail {
-  hash: string;
-  seq: number;
-}
-
-/** How a redeem ended; refusals are values here, the use case turns them into errors. */
-export type RedeemOutcome =
-  | { kind: 'redeemed'; gate: Gate }
-  | { kind: 'redelivered'; gate: Gate; token: string }
-  | { kind: 'invalidated'; gate: Gate }
-  | { kind: 'expired'; gate: Gate }
-  | { kind: 'replay'; gate: Gate }
-  | { kind: 'not_approved'; gate: Gate }
-  /** Redeemable, but no grant was passed: the caller's read was older than the gate. */
-  | { kind: 'unminted'; gate: Gate };
-
 /** A reviewer's awaiting index outlives its last addition by this long (readers drop what is past due). */
 const AWAITING_KEEP_SECONDS = 30 * 86_400;
 
-const REDEEM_OUTCOMES: Record<number, RedeemOutcome['kind']> = {
-  1: 'redeemed',
-  2: 'redelivered',
-  [-2]: 'not_approved',
-  [-3]: 'expired',
-  [-6]: 'replay',
-  [-7]: 'invalidated',
-  [-8]: 'unminted',
-};
 
 /**
  * Gates in Redis. Every write is one Lua script that checks, moves and appends the audit
@@ -320,7 +268,7 @@ export class GateStore {
   /** A gate as stored and its audit chain's tail, read together in one transaction. */
   async readForRedeem(id: string): Promise<{ gate: Gate | undefined; auditTail: AuditTail | undefined }> {
     const keys = gateKeys(id);
-    const replies = await this.readTx(keys).lindex(keys.audit, -1).exec();
+    const replies = await gateReadTx(this.redis, keys).lindex(keys.audit, -1).exec();
     const last = replies?.[3]?.[1] as string | null | undefined;
     const link = last ? (JSON.parse(last) as AuditLink) : undefined;
     return { gate: gateOf(replies), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined };
@@ -340,37 +288,11 @@ export class GateStore {
    */
   async redeem(id: string, request: RedeemRequest): Promise<RedeemOutcome> {
     const keys = gateKeys(id);
-    const entry = (e: AuditEntry) => {
-      const json = canonicalJson(e);
-      return [json, createHash('sha256').update(json, 'utf8').digest('hex')];
-    };
-    const unused = ['', ''];
-    // The script picks one entry: invalidate when the hashes differ (ARGV[3] is the gate's own,
-    // so that is known here), else redeem, or re-delivery for a retry with an Idempotency-Key.
-    const drifted = request.presentedHash !== request.approvedHash;
     const grant = request.grant;
-    const redeemEntry = drifted ? unused : entry(request.audit.redeem);
-    // The redeem link's hash over the chain's tail as the caller read it; the script uses it only
-    // if the tail is still that one (see redeem-3.lua): two SHA-256 blocks less in Lua.
     const tail = grant ? (request.auditTail ?? (await this.auditTail(id))) : undefined;
-    const link = tail ? [tail.hash, linkHash({ prev: tail.hash, digest: redeemEntry[1]!, seq: tail.seq + 1, from: 'approved', to: 'redeemed' })] : ['', ''];
-    const reply = await runScript(this.redis, 'redeem-3', [keys.gate, keys.audit, keys.notes], [
-      request.now,
-      request.presentedHash,
-      request.approvedHash,
-      request.actor,
-      request.idempotencyKey === undefined ? '' : sha256OfJson(['redeem', request.idempotencyKey]),
-      grant?.token ?? '',
-      grant?.jti ?? '',
-      grant?.exp ?? '',
-      grant ? JSON.stringify(grant.note) : '',
-      ...redeemEntry,
-      ...(drifted ? entry(request.audit.invalidate) : unused),
-      ...(!drifted && request.idempotencyKey !== undefined ? entry(request.audit.redeliver) : unused),
-      ...link,
-    ]);
+    const reply = await runScript(this.redis, 'redeem-3', [keys.gate, keys.audit, keys.notes], redeemArgs(request, tail));
     const code = Number(reply[0]);
-    const kind = REDEEM_OUTCOMES[code];
+    const kind = redeemOutcomeKind(code);
     if (code === 1 && grant && request.seen) {
       // The hot path: the script changed exactly these fields, so the answer needs no second read.
       const seen = request.seen;
@@ -421,12 +343,7 @@ export class GateStore {
 
   /** Reads a gate as stored, without applying deadlines. */
   async read(id: string): Promise<Gate | undefined> {
-    return gateOf(await this.readTx(gateKeys(id)).exec());
-  }
-
-  /** The three hashes of a gate, in one MULTI (scripts write them together; so are they read). */
-  private readTx(keys: ReturnType<typeof gateKeys>) {
-    return this.redis.multi().hgetall(keys.gate).hgetall(keys.votes).hgetall(keys.notes);
+    return gateOf(await gateReadTx(this.redis, gateKeys(id)).exec());
   }
 
   /** Attaches a fact to a gate that does not change its state (e.g. the Slack message ref). */
@@ -452,39 +369,4 @@ export class GateStore {
     if (deadline === undefined) await this.redis.zrem(DEADLINE_INDEX, gate.id);
     else await this.redis.zadd(DEADLINE_INDEX, deadline, gate.id);
   }
-}
-
-/**
- * Script arguments for one audit entry: its canonical JSON, the arguments that sit between
- * it and its digest in the script's ARGV, then its SHA-256 (computed here, so the script only
- * hashes the short chain link).
- */
-function auditArgs(entry: AuditEntry, ...between: Array<string | number>): Array<string | number> {
-  const json = canonicalJson(entry);
-  return [json, ...between, createHash('sha256').update(json, 'utf8').digest('hex')];
-}
-
-type TxReplies = Array<[Error | null, unknown]> | null;
-
-/** The gate from the replies of {@link GateStore.readTx} (undefined when there is none). */
-function gateOf(replies: TxReplies): Gate | undefined {
-  const fields = replies?.[0]?.[1] as Record<string, string> | undefined;
-  if (!fields || !fields.record) return undefined;
-  const votes = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
-  const notes = (replies?.[2]?.[1] ?? {}) as Record<string, string>;
-  const record = JSON.parse(fields.record) as GateRecord;
-  const gate: Gate = {
-    ...record,
-    state: fields.state as GateState,
-    version: Number(fields.version),
-    updatedAt: Number(fields.updatedAt),
-    votes: Object.values(votes)
-      .map((v) => JSON.parse(v) as Vote)
-      .sort((a, b) => a.at - b.at),
-    annotations: Object.fromEntries(Object.entries(notes).map(([k, v]) => [k, JSON.parse(v) as unknown])),
-  };
-  if (fields.reviewDeadline) gate.reviewDeadline = Number(fields.reviewDeadline);
-  if (fields.executionDeadline) gate.executionDeadline = Number(fields.executionDeadline);
-  if (fields.resolution) gate.resolution = JSON.parse(fields.resolution) as Gate['resolution'];
-  return gate;
 }
