@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeWebhookSecret, MIN_SECRET_BYTES } from './adapters/http/auth/standard-webhooks.js';
 import { CountersignError, ErrorCode } from './core/errors.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -12,6 +13,16 @@ const urlOf = (protocols: string[]) =>
   z.url({ message: `must be a URL (${protocols.join(', ')})` }).refine((v) => protocols.includes(new URL(v).protocol), {
     message: `must use ${protocols.join(' or ')}`,
   });
+
+/** Why a Standard Webhooks secret cannot be used, if it cannot (the value itself is never repeated). */
+function webhookSecretProblem(secret: string): string | undefined {
+  try {
+    decodeWebhookSecret(secret);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 /** The environment variables Countersign reads (DESIGN.md, "Configuration"). */
 export const ConfigSchema = z
@@ -33,6 +44,13 @@ export const ConfigSchema = z
     /** The Slack user group whose members may run admin commands (freeze, mode, break-glass …). */
     COUNTERSIGN_ADMIN_GROUP: optionalNonEmpty.pipe(
       z.string().regex(/^S[A-Z0-9]{2,20}$/, { message: 'must be a Slack user group id (S…)' }).optional(),
+    ),
+    /** Signs callbacks to agents that have no HMAC secret of their own (OIDC agents). */
+    COUNTERSIGN_DELIVERY_SECRET: optionalNonEmpty.pipe(
+      z
+        .string()
+        .refine((v) => webhookSecretProblem(v) === undefined, { message: `must be a Standard Webhooks secret: whsec_ and base64 of at least ${MIN_SECRET_BYTES} bytes` })
+        .optional(),
     ),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   })

@@ -1,0 +1,69 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
+import { loadConfig } from '../../src/config.js';
+import { isCountersignError } from '../../src/core/errors.js';
+
+const REPO = join(import.meta.dirname, '../..');
+
+/** The message a bad environment gets, or undefined when it is accepted. */
+function refusal(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    loadConfig(env);
+    return undefined;
+  } catch (err) {
+    expect(isCountersignError(err, 'ERR_CONFIG_INVALID')).toBe(true);
+    return (err as Error).message;
+  }
+}
+
+describe('configuration from the environment', () => {
+  test('an empty environment runs on defaults', () => {
+    const config = loadConfig({});
+    expect(config.PORT).toBe(3000);
+    expect(config.COUNTERSIGN_POLICIES).toBe('./policies');
+    expect(config.LOG_LEVEL).toBe('info');
+    expect(config.REDIS_URL).toBeUndefined();
+  });
+
+  test.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }],
+    ['SLACK_BOT_TOKEN', { SLACK_BOT_TOKEN: 'xoxp-user-token' }],
+    ['SLACK_SIGNING_SECRET', { SLACK_BOT_TOKEN: 'xoxb-1' }],
+    ['SLACK_BOT_TOKEN', { SLACK_APP_TOKEN: 'xapp-1' }],
+    ['COUNTERSIGN_PUBLIC_URL', { COUNTERSIGN_PUBLIC_URL: 'ftp://gate.example.com' }],
+    ['COUNTERSIGN_ADMIN_GROUP', { COUNTERSIGN_ADMIN_GROUP: 'platform-admins' }],
+    ['COUNTERSIGN_DELIVERY_SECRET', { COUNTERSIGN_DELIVERY_SECRET: 'whsec_c2hvcnQ=' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+  ])('a bad %s stops the start and is named (%j)', (name, env) => {
+    expect(refusal(env)).toMatch(new RegExp(`^invalid configuration:[\\s\\S]*\\b${name}\\b`));
+  });
+
+  test('every bad value is named at once, and a secret is never repeated', () => {
+    const secret = 'whsec_dG9vLXNob3J0LXNlY3JldA==';
+    const message = refusal({ PORT: '-1', LOG_LEVEL: 'loud', COUNTERSIGN_DELIVERY_SECRET: secret })!;
+    expect(message).toMatch(/PORT/);
+    expect(message).toMatch(/LOG_LEVEL/);
+    expect(message).toMatch(/COUNTERSIGN_DELIVERY_SECRET/);
+    expect(message).not.toContain(secret.slice('whsec_'.length));
+  });
+
+  test('a delivery secret in the Standard Webhooks form is accepted', () => {
+    const secret = generateWebhookSecret();
+    expect(loadConfig({ COUNTERSIGN_DELIVERY_SECRET: secret }).COUNTERSIGN_DELIVERY_SECRET).toBe(secret);
+  });
+
+  test('`npm start` with a bad value exits at once with the variable named', () => {
+    const run = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', join(REPO, 'src/main.ts')], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, PORT: 'eighty', SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/invalid configuration:[\s\S]*PORT must be a port number/);
+  }, 40_000);
+});
