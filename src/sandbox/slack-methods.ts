@@ -67,9 +67,53 @@ function channel(p: Params, ctx: MethodContext, key = 'channel'): Conversation {
   return c;
 }
 
-function apiMessage(m: StoredMessage): ApiResult {
-  const { channel: _c, ...rest } = m;
-  return { type: 'message', ...rest };
+function apiMessage(m: StoredMessage, withMetadata = true): ApiResult {
+  const { channel: _c, metadata, ...rest } = m;
+  return { type: 'message', ...rest, ...(metadata && withMetadata ? { metadata } : {}) };
+}
+
+/** `metadata` of chat.postMessage: `event_type` and an `event_payload` object, or Slack's error. */
+function messageMetadata(p: Params): StoredMessage['metadata'] {
+  const m = p.metadata;
+  if (m === undefined || m === '') return undefined;
+  const valid = typeof m === 'object' && m !== null && typeof (m as { event_type?: unknown }).event_type === 'string' && typeof (m as { event_payload?: unknown }).event_payload === 'object';
+  if (!valid) throw new SlackApiError('invalid_metadata_format');
+  return { event_type: (m as { event_type: string }).event_type, event_payload: (m as { event_payload: Record<string, unknown> }).event_payload };
+}
+
+/** Slack's `oldest` / `latest` bounds and `inclusive`, as a test of a message ts. */
+function tsWindow(p: Params): (ts: string) => boolean {
+  const oldest = Number(str(p, 'oldest') ?? '0');
+  const latest = str(p, 'latest') === undefined ? Number.POSITIVE_INFINITY : Number(str(p, 'latest'));
+  const inclusive = str(p, 'inclusive') === 'true' || p.inclusive === true || str(p, 'inclusive') === '1';
+  if (Number.isNaN(oldest) || Number.isNaN(latest)) throw new SlackApiError('invalid_ts_oldest');
+  return (ts) => {
+    const t = Number(ts);
+    return inclusive ? t >= oldest && t <= latest : t > oldest && t < latest;
+  };
+}
+
+/**
+ * One page of messages, Slack's way: `limit` (default 100, at most 999) at a time, a
+ * `next_cursor` while more remain. The cursor is an offset, opaque to clients.
+ */
+function page(messages: StoredMessage[], p: Params, withMetadata: boolean): ApiResult {
+  const limit = Math.min(999, Math.max(1, Number(str(p, 'limit') ?? '100') || 100));
+  const cursor = str(p, 'cursor');
+  const start = cursor ? Number(Buffer.from(cursor, 'base64').toString('utf8').replace(/^offset:/, '')) : 0;
+  if (Number.isNaN(start) || start < 0) throw new SlackApiError('invalid_cursor');
+  const slice = messages.slice(start, start + limit);
+  const more = start + limit < messages.length;
+  return {
+    messages: slice.map((m) => apiMessage(m, withMetadata)),
+    has_more: more,
+    response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' },
+  };
+}
+
+/** Whether the bot can read a conversation's history: a member of a channel, or in the DM. */
+function readable(c: Conversation, ctx: MethodContext): void {
+  if (c.members && !c.isIm && !c.members.includes(ctx.ws.seed.bot.userId)) throw new SlackApiError('not_in_channel');
 }
 
 function apiUser(u: SandboxUser, teamId: string): ApiResult {
@@ -166,6 +210,8 @@ export const METHODS: Record<string, Method> = {
     const { bot } = ctx.ws.seed;
     const message: StoredMessage = { channel: c.id, ts: ctx.ws.nextTs(), text: str(p, 'text') ?? '', user: bot.userId, bot_id: bot.botId };
     if (Array.isArray(p.blocks)) message.blocks = p.blocks;
+    const metadata = messageMetadata(p);
+    if (metadata) message.metadata = metadata;
     if (threadTs) {
       message.thread_ts = threadTs;
       const parent = c.messages.find((m) => m.ts === threadTs);
@@ -258,6 +304,27 @@ export const METHODS: Record<string, Method> = {
     const group = id ? ctx.ws.usergroups.get(id) : undefined;
     if (!group) throw new SlackApiError('no_such_subteam');
     return { users: [...group.members] };
+  },
+
+  // Top-level messages, newest first; metadata only with include_all_metadata, as Slack does.
+  'conversations.history': (p, ctx) => {
+    const c = channel(p, ctx);
+    readable(c, ctx);
+    const inWindow = tsWindow(p);
+    const messages = c.messages.filter((m) => !m.thread_ts && inWindow(m.ts)).reverse();
+    return page(messages, p, str(p, 'include_all_metadata') === 'true' || p.include_all_metadata === true);
+  },
+
+  // The parent first, then its replies, oldest first.
+  'conversations.replies': (p, ctx) => {
+    const c = channel(p, ctx);
+    readable(c, ctx);
+    const ts = required(p, 'ts');
+    const parent = c.messages.find((m) => m.ts === ts);
+    if (!parent) throw new SlackApiError('thread_not_found');
+    const inWindow = tsWindow(p);
+    const messages = [parent, ...c.messages.filter((m) => m.thread_ts === ts && inWindow(m.ts))];
+    return page(messages, p, str(p, 'include_all_metadata') === 'true' || p.include_all_metadata === true);
   },
 
   'conversations.open': (p, ctx) => {

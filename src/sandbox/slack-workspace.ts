@@ -40,6 +40,8 @@ export interface StoredMessage {
   bot_id?: string;
   edited?: { user: string; ts: string };
   reply_count?: number;
+  /** Message metadata as posted (`event_type`, `event_payload`). */
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 export interface StoredEphemeral {

@@ -55,9 +55,8 @@ export async function spawnEntry(entry: string, env: NodeJS.ProcessEnv, timeoutM
 
 /**
  * A proxy in front of the Slack stand-in that can leave one call hanging after Slack has
- * handled it (the worker dies "between post and recording the ts"), and that answers
- * conversations.history / conversations.replies with message metadata from what the stand-in
- * recorded (the stand-in does not serve history).
+ * handled it (the worker dies "between post and recording the ts"), and that counts the
+ * conversations.history / conversations.replies lookups that follow.
  */
 export interface SlackProxy {
   url: string;
@@ -65,11 +64,6 @@ export interface SlackProxy {
   held: Promise<RecordedCall>;
   historyCalls: number;
   close(): Promise<void>;
-}
-
-function params(contentType: string, raw: string): Record<string, unknown> {
-  if (contentType.includes('json')) return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
-  return Object.fromEntries(new URLSearchParams(raw));
 }
 
 const metadataOf = (call: RecordedCall) => {
@@ -84,17 +78,6 @@ export async function startSlackProxy(standIn: SlackWebApiStandIn, hold: (method
   const hanging: ServerResponse[] = [];
   const proxy: SlackProxy = { url: '', held, historyCalls: 0, close: async () => undefined };
 
-  const history = (method: string, p: Record<string, unknown>) => {
-    proxy.historyCalls += 1;
-    const oldest = Number(p.oldest ?? 0);
-    const messages = standIn.calls
-      .filter((c) => c.method === 'chat.postMessage' && c.status === 200 && c.response.ok && c.response.channel === p.channel)
-      .filter((c) => (method === 'conversations.replies' ? c.params.thread_ts === p.ts : !c.params.thread_ts))
-      .filter((c) => Number(c.response.ts) >= oldest)
-      .map((c) => ({ type: 'message', ts: c.response.ts, text: c.params.text, metadata: metadataOf(c) }));
-    return { ok: true, messages, has_more: false };
-  };
-
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -102,10 +85,7 @@ export async function startSlackProxy(standIn: SlackWebApiStandIn, hold: (method
       void (async () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         const method = /\/api\/([A-Za-z0-9_.]+)$/.exec(new URL(req.url ?? '/', 'http://proxy').pathname)?.[1] ?? '';
-        if (method === 'conversations.history' || method === 'conversations.replies') {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(history(method, params(req.headers['content-type'] ?? '', raw))));
-          return;
-        }
+        if (method === 'conversations.history' || method === 'conversations.replies') proxy.historyCalls += 1;
         const seq = standIn.calls.length;
         const answer = await fetch(`${standIn.url}${method}`, {
           method: 'POST',

@@ -84,6 +84,40 @@ describe('Slack Web API stand-in driven by the real @slack/web-api client', () =
     expect(link.permalink).toBe(`https://countersign-sandbox.slack.local/archives/C0APPROVALS/p${reply.ts!.replace('.', '')}?thread_ts=${parent.ts}&cid=C0APPROVALS`);
   });
 
+  test('serves channel and thread history with message metadata, in pages, as Slack does', async () => {
+    // Setup: a fresh channel, three top-level posts (one with metadata) and a reply.
+    const ch = 'C0HISTORY';
+    api.state.addChannel({ id: ch, name: 'history' });
+    const meta = { event_type: 'countersign_gate', event_payload: { gate_id: 'g_1', post_key: 'record' } };
+    const first = await slack.chat.postMessage({ channel: ch, text: 'first' });
+    clock += 1_000;
+    const second = await slack.chat.postMessage({ channel: ch, text: 'second', metadata: meta });
+    await slack.chat.postMessage({ channel: ch, text: 'a reply', thread_ts: second.ts! });
+    clock += 1_000;
+    await slack.chat.postMessage({ channel: ch, text: 'third' });
+    // Execution and validation: newest first, no replies, metadata only when asked for.
+    const all = await slack.conversations.history({ channel: ch, include_all_metadata: true });
+    expect(all.messages!.map((m) => m.text)).toEqual(['third', 'second', 'first']);
+    expect(all.messages![1]!.metadata).toEqual(meta);
+    const plain = await slack.conversations.history({ channel: ch });
+    expect(plain.messages![1]!.metadata).toBeUndefined();
+    // `oldest` with `inclusive`, and `limit` with a cursor.
+    const since = await slack.conversations.history({ channel: ch, oldest: second.ts!, inclusive: true });
+    expect(since.messages!.map((m) => m.text)).toEqual(['third', 'second']);
+    const after = await slack.conversations.history({ channel: ch, oldest: second.ts! });
+    expect(after.messages!.map((m) => m.text)).toEqual(['third']);
+    const one = await slack.conversations.history({ channel: ch, limit: 2 });
+    expect(one).toMatchObject({ has_more: true });
+    const rest = await slack.conversations.history({ channel: ch, limit: 2, cursor: one.response_metadata!.next_cursor! });
+    expect(rest.messages!.map((m) => m.text)).toEqual(['first']);
+    expect(rest.response_metadata?.next_cursor).toBe('');
+    // A thread: its parent, then its replies.
+    const thread = await slack.conversations.replies({ channel: ch, ts: second.ts!, include_all_metadata: true });
+    expect(thread.messages!.map((m) => m.text)).toEqual(['second', 'a reply']);
+    expect(await slackError(slack.conversations.replies({ channel: ch, ts: first.ts!.replace(/\d$/, '9') }))).toMatchObject({ error: 'thread_not_found' });
+    expect(await slackError(slack.chat.postMessage({ channel: ch, text: 'x', metadata: { event_type: 'x' } as never }))).toMatchObject({ error: 'invalid_metadata_format' });
+  });
+
   test('opens one direct message conversation per user', async () => {
     const first = await slack.conversations.open({ users: 'U0ANA' });
     const again = await slack.conversations.open({ users: 'U0ANA' });
