@@ -59,6 +59,17 @@ export class ChannelLimiter {
     return Number(await this.redis.csReserveChannel(keys.next, keys.hold, now, this.spacingMs));
   }
 
+  /**
+   * When the channel takes its next post (0: now), without taking the slot: a waiting write
+   * looks before doing its other work again.
+   */
+  async opensAt(channel: string, now: number = Date.now()): Promise<number> {
+    const keys = channelKeys(channel);
+    const [next, held] = await Promise.all([this.redis.get(keys.next), this.redis.get(keys.hold)]);
+    const opens = Math.max(Number(next ?? 0), Number(held ?? 0));
+    return opens > now ? opens : 0;
+  }
+
   /** For other writes: 0 when the channel is not held, else when the hold ends. */
   async heldUntil(channel: string, now: number = Date.now()): Promise<number> {
     const held = Number((await this.redis.get(channelKeys(channel).hold)) ?? 0);

@@ -97,6 +97,10 @@ export class SlackJobs {
       this.deps.logger.error({ gateId }, 'no reviewer set to post to');
       return 'no_reviewer_set';
     }
+    // While the channel's slot is taken, wait before redoing the rest (writes waiting for one
+    // channel all wake at its next slot; only one gets it).
+    const opens = await this.deps.limiter.opensAt(set.channel);
+    if (opens > 0) await this.delay(w, opens);
     const existing = await store.reviewers(gateId);
     const merged = new Map<string, string | undefined>(await directory.members(set));
     for (const [user, team] of existing) merged.set(user, team);
