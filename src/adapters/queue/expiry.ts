@@ -48,6 +48,8 @@ export async function expireIfDue(
       'gate expired',
     );
     await notify(ctx, { gate: result.gate, event: 'expire', from: result.from, actor });
+    // Marked as announced, so a timer or read that finds it expired later stays quiet (see announceExpiry).
+    await ctx.store.markExpiryAnnounced(gateId, now);
     return { kind: 'expired', gate: result.gate };
   } catch (err) {
     if (isCountersignError(err, ErrorCode.GateNotFound)) return { kind: 'gone' };

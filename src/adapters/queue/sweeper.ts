@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { notify, type AppContext } from '../../app/ports.js';
+import { announceExpiry, type AppContext } from '../../app/ports.js';
 import { activeDeadline } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
@@ -92,7 +92,8 @@ export class Sweeper {
     for (const [id, from] of Object.entries(await redis.hgetall(inflight))) {
       const gate = await ctx.store.read(id);
       if (gate?.state === 'expired' && gate.resolution?.actor === 'system:timer') {
-        await notify(ctx, { gate, event: 'expire', from: from as GateState, actor: 'system:timer' });
+        // Expired by a tick that died before telling anyone (or after: the mark says so).
+        await announceExpiry(ctx, gate, from as GateState, 'system:timer');
       }
       await redis.hdel(inflight, id);
     }
