@@ -24,6 +24,7 @@ async function loseTimers() {
 describe('expiry', () => {
   test('a gate expires on time, once, and its change record says so', async () => {
     // Setup: a two-second review window.
+    const expiredBefore = (await t.app.admin.stats.window(1)).all.expired;
     const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 2 });
     await eventually(() => changeRecord(t.slack!, gate.id));
     // Execution: nothing but time.
@@ -39,6 +40,11 @@ describe('expiry', () => {
       return m && textOf(m).includes('Expired') ? m : undefined;
     });
     expect(textOf(message)).not.toContain('"actions"');
+    // A late click and a read afterwards find it expired and count nothing more.
+    await approve(withSlack(t), gate.id, 'elena');
+    await eventually(() => ephemeralsFor(t.slack!, 'elena').find((text) => text.includes('expired')));
+    await t.app.ctx.store.get(gate.id, Date.now());
+    expect((await t.app.admin.stats.window(1)).all.expired - expiredBefore).toBe(1);
   });
 
   test('an agent reading its gate after the deadline expires it, and everyone hears of it once', async () => {
