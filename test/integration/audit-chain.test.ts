@@ -61,6 +61,24 @@ async function tamper(key: string, index: number, change: (text: string) => stri
   };
 }
 
+describe('the deployment chain copy', () => {
+  test('a gate created and moved before the copy ran has every link copied, in order', async () => {
+    // Setup: a gate the policy lets through, withdrawn by its agent at once.
+    const gate = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
+    const cancelled = await as(t, 'deploy-bot', 'POST', `/v1/gates/${gate.id}/cancel`, { json: { reason: 'superseded' } });
+    expect(cancelled.status).toBe(200);
+    // Execution
+    await t.app.admin.audit.flush();
+    // Validation: both of its links are in the deployment chain, as the gate's chain has them.
+    const records = (await t.redis.lrange(AUDIT_KEYS.log, 0, -1)).map((r) => JSON.parse(r) as { gateId: string; seq: number; gateHash: string; entry: string });
+    const mine = records.filter((r) => r.gateId === gate.id);
+    const chain = await t.app.ctx.store.auditTrail(gate.id);
+    expect(mine.map((r) => [r.seq, r.gateHash, r.entry])).toEqual(chain.map((l) => [l.seq, l.hash, l.entry]));
+    expect(chain.map((l) => l.to)).toEqual(['approved', 'cancelled']);
+    expect((await verify()).code).toBe(0);
+  });
+});
+
 describe('audit verify', () => {
   beforeEach(async () => {
     expect((await verify()).code).toBe(0);
@@ -69,7 +87,8 @@ describe('audit verify', () => {
   test('an intact deployment verifies', async () => {
     const { code, out } = await verify();
     expect(code).toBe(0);
-    expect(out).toMatch(/^OK: \d+ deployment records, 3 gates, \d+ gate links checked; 0 problems/m);
+    // The three gates of the setup and the one of 'the deployment chain copy' above.
+    expect(out).toMatch(/^OK: \d+ deployment records, 4 gates, \d+ gate links checked; 0 problems/m);
   });
 
   test('a modified gate entry is named by gate and seq', async () => {
