@@ -14,13 +14,13 @@ const urlOf = (protocols: string[]) =>
     message: `must use ${protocols.join(' or ')}`,
   });
 
-/** Why a Standard Webhooks secret cannot be used, if it cannot (the value itself is never repeated). */
-function webhookSecretProblem(secret: string): string | undefined {
+/** True when the value is a usable Standard Webhooks secret (`whsec_<base64>`, long enough). */
+function isWebhookSecret(secret: string): boolean {
   try {
     decodeWebhookSecret(secret);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -49,7 +49,7 @@ export const ConfigSchema = z
     COUNTERSIGN_DELIVERY_SECRET: optionalNonEmpty.pipe(
       z
         .string()
-        .refine((v) => webhookSecretProblem(v) === undefined, { message: `must be a Standard Webhooks secret: whsec_ and base64 of at least ${MIN_SECRET_BYTES} bytes` })
+        .refine(isWebhookSecret, { message: `must be a Standard Webhooks secret: whsec_ and base64 of at least ${MIN_SECRET_BYTES} bytes` })
         .optional(),
     ),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),

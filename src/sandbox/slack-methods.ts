@@ -86,7 +86,8 @@ function tsWindow(p: Params): (ts: string) => boolean {
   const oldest = Number(str(p, 'oldest') ?? '0');
   const latest = str(p, 'latest') === undefined ? Number.POSITIVE_INFINITY : Number(str(p, 'latest'));
   const inclusive = str(p, 'inclusive') === 'true' || p.inclusive === true || str(p, 'inclusive') === '1';
-  if (Number.isNaN(oldest) || Number.isNaN(latest)) throw new SlackApiError('invalid_ts_oldest');
+  if (Number.isNaN(oldest)) throw new SlackApiError('invalid_ts_oldest');
+  if (Number.isNaN(latest)) throw new SlackApiError('invalid_ts_latest');
   return (ts) => {
     const t = Number(ts);
     return inclusive ? t >= oldest && t <= latest : t > oldest && t < latest;

@@ -53,14 +53,15 @@ const AWAITING_KEEP_SECONDS = 30 * 86_400;
  * entry together; deadlines are enforced inside the scripts and on every read.
  */
 export class GateStore {
+  /** Listeners set at wiring (see onDeadlineApplied); shared with stores made by withConnection. */
+  private hooks: { deadlineApplied?: (gate: Gate, from: GateState) => Promise<void> } = {};
+
   constructor(
     private readonly redis: Redis,
     private readonly options: { retentionSeconds?: number } = {},
   ) {
     defineScripts(redis);
   }
-
-  private hooks: { deadlineApplied?: (gate: Gate, from: GateState) => Promise<void> } = {};
 
   /** Creates the gate unless one with this id exists. Returns the gate either way. */
   async create(input: NewGate): Promise<{ created: boolean; gate: Gate }> {

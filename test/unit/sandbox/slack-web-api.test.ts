@@ -116,6 +116,8 @@ describe('Slack Web API stand-in driven by the real @slack/web-api client', () =
     expect(thread.messages!.map((m) => m.text)).toEqual(['second', 'a reply']);
     expect(await slackError(slack.conversations.replies({ channel: ch, ts: first.ts!.replace(/\d$/, '9') }))).toMatchObject({ error: 'thread_not_found' });
     expect(await slackError(slack.chat.postMessage({ channel: ch, text: 'x', metadata: { event_type: 'x' } as never }))).toMatchObject({ error: 'invalid_metadata_format' });
+    expect(await slackError(slack.conversations.history({ channel: ch, oldest: 'soon' }))).toMatchObject({ error: 'invalid_ts_oldest' });
+    expect(await slackError(slack.conversations.history({ channel: ch, cursor: 'not-a-cursor' }))).toMatchObject({ error: 'invalid_cursor' });
   });
 
   test('opens one direct message conversation per user', async () => {
