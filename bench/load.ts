@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { threadCpuMs } from './cpu.js';
 
 /** One prepared HTTP request: everything signed ahead so the generator only sends. */
 export interface PreparedRequest {
@@ -17,6 +18,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU the generator's own thread spent on the run (Linux; NaN elsewhere). */
+  cpuMs: number;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function runLoad(options: {
   const statuses: Record<string, number> = {};
   let errors = 0;
   let issued = 0;
+  const cpuBefore = threadCpuMs();
   const start = performance.now();
   const deadline = start + options.seconds * 1000;
 
@@ -76,6 +80,7 @@ export async function runLoad(options: {
   };
   await Promise.all(Array.from({ length: options.connections }, () => worker()));
   const seconds = (performance.now() - start) / 1000;
+  const cpuMs = threadCpuMs() - cpuBefore;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
@@ -88,5 +93,6 @@ export async function runLoad(options: {
     p50Ms: pct(50),
     p99Ms: pct(99),
     maxMs: latencies.at(-1) ?? Number.NaN,
+    cpuMs,
   };
 }

@@ -12,6 +12,7 @@ import { redeemGrant } from '../src/app/redeem-grant.js';
 import { submitGate } from '../src/app/submit-gate.js';
 import { loadConfig } from '../src/config.js';
 import { startCountersign, type Countersign } from '../src/countersign.js';
+import { startProfile } from './profile.js';
 import { currentThreads, perRequest, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
@@ -179,8 +180,10 @@ export async function benchRedeem(): Promise<BenchResult> {
     const threadsBefore = currentThreads();
     const stopCount = await startCpuCount(redis, 'self', () => new Set([...currentThreads()].filter((t) => !threadsBefore.has(t))));
     let cpu: CpuShare | undefined;
+    const stopProfile = await startProfile('redeem');
     const closed = await phase(0.4, SECONDS, {}, async () => {
       cpu = await stopCount();
+      await stopProfile();
     });
     const rawAfter = await rawSigning(sign, RAW_SIGNING_MS);
     const rate = Math.max(50, Math.floor(closed.throughput * 0.5));
@@ -207,7 +210,7 @@ export async function benchRedeem(): Promise<BenchResult> {
         `  redeemGrant without HTTP     ${direct.perSecond.toFixed(0).padStart(6)} grants/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms (use case called directly, ${CONNECTIONS} at a time)`,
         `  GET /healthz, same loop         ${health.throughput.toFixed(0).padStart(6)} req/s     p50 ${health.p50Ms.toFixed(2)} ms  p99 ${health.p99Ms.toFixed(2)} ms (the HTTP floor of this machine)`,
         `  raw jose ES256 SignJWT       ${raw.perSecond.toFixed(0).padStart(6)} /s        p50 ${raw.p50.toFixed(3)} ms  p99 ${raw.p99.toFixed(3)} ms (one at a time, same key and claims)`,
-        `  CPU per redeem in the closed loop: ${perRequest(cpu!, closed.requests)}; the load generator runs on the same two cores`,
+        `  CPU per redeem in the closed loop: ${perRequest(cpu!, closed)} (all on the same two cores)`,
         `  ratio redeem grants/s / raw signing: ${ratio.toFixed(2)} (target ≥ 0.5)`,
         `  redeem p99: open loop ${paced.p99Ms.toFixed(2)} ms, one at a time ${sequential.p99Ms.toFixed(2)} ms (target ≤ 10 ms)`,
       ],
@@ -230,6 +233,7 @@ export async function benchRedeem(): Promise<BenchResult> {
         cpu_main_ms_per_redeem: cpu!.mainMs / closed.requests,
         cpu_other_ms_per_redeem: cpu!.otherMs / closed.requests,
         cpu_redis_ms_per_redeem: cpu!.redisMs / closed.requests,
+        cpu_generator_ms_per_redeem: closed.cpuMs / closed.requests,
       },
     };
   } finally {
