@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { entryDigest } from '../../src/adapters/audit/deployment-chain.js';
+import { DeploymentAuditLog } from '../../src/adapters/audit/deployment-log.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
-import { example } from '../support/gates.js';
+import { example, reviewDecision } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
+import { Redis } from 'ioredis';
 import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 let t: ExecutionApp;
@@ -218,5 +220,92 @@ describe('trace', () => {
   test('an unknown gate and a malformed id are told apart', async () => {
     expect((await cli(traceCommand, ['g_00000000000000000000000000'])).code).toBe(3);
     expect((await cli(traceCommand, ['nope'])).code).toBe(2);
+  });
+});
+
+describe('replicas appending to the deployment chain', () => {
+  /** Gates written through the store alone, so no observer has copied them yet. */
+  async function uncopiedGates(count: number): Promise<string[]> {
+    const now = Date.now();
+    const ids = Array.from({ length: count }, () => t.app.ctx.ids.gateId(now));
+    const { delivery: _d, ...request } = example('terraform-apply-prod');
+    for (const id of ids) {
+      await t.app.ctx.store.create({
+        id,
+        agentId: 'terraform-bot',
+        request,
+        delivery: {},
+        evidenceHash: `sha256:${'ab'.repeat(32)}`,
+        decision: reviewDecision(),
+        createdAt: now,
+        state: 'pending_review',
+        reviewDeadline: now + 900_000,
+        audit: { event: 'create', actor: 'agent:terraform-bot', at: now, gateId: id },
+      });
+    }
+    return ids;
+  }
+  const cancel = (id: string) =>
+    t.app.ctx.store.transition(id, { event: 'cancel', now: Date.now(), audit: { event: 'cancel', actor: 'agent:terraform-bot', at: Date.now(), gateId: id } });
+  /** (gate, seq) of every gate record in the deployment chain, in chain order. */
+  const copies = async () =>
+    (await t.redis.lrange(AUDIT_KEYS.log, 0, -1)).map((r) => JSON.parse(r) as { kind: string; gateId: string; seq: number }).filter((r) => r.kind === 'gate').map((r) => `${r.gateId}#${r.seq}`);
+
+  test('three appenders copying the same gates at once fork nothing and copy each link once', async () => {
+    // Setup: two more "replicas" on their own connections, next to the app's own log.
+    const connections = [t.redis.duplicate(), t.redis.duplicate()];
+    const replicas = connections.map((redis) => new DeploymentAuditLog(redis, { now: Date.now }));
+    const ids = await uncopiedGates(12);
+    for (const id of ids.slice(0, 6)) expect((await cancel(id)).kind).toBe('moved');
+    const others = await uncopiedGates(4);
+    try {
+      // Execution: first each appends something of its own at the same moment (so all but one
+      // find the head moved), then all of them copy overlapping sets of gates at once.
+      const [a, b] = replicas as [DeploymentAuditLog, DeploymentAuditLog];
+      await Promise.all([a.copyGates(others.slice(0, 2)), b.copyGates(others.slice(2)), t.app.admin.audit.admin({ event: 'admin', actor: 'slack:U0', at: Date.now(), command: 'pending' })]);
+      await Promise.all([
+        a.copyGates(ids),
+        b.copyGates([...ids].reverse()),
+        t.app.admin.audit.copyGates(ids.slice(3, 9)),
+        ...ids.map((id, i) => (i % 2 === 0 ? a : b).copyGate(id)),
+        a.admin({ event: 'admin', actor: 'slack:U1', at: Date.now(), command: 'freeze' }),
+        b.admin({ event: 'admin', actor: 'slack:U2', at: Date.now(), command: 'unfreeze' }),
+      ]);
+      // Validation: one chain that verifies, holding every link of these gates exactly once, in each gate's order.
+      expect((await verify()).code).toBe(0);
+      const all = await copies();
+      expect(others.map((id) => all.filter((c) => c === `${id}#1`).length)).toEqual([1, 1, 1, 1]);
+      const mine = all.filter((c) => ids.includes(c.split('#')[0]!));
+      const expected = ids.flatMap((id, i) => (i < 6 ? [`${id}#1`, `${id}#2`] : [`${id}#1`]));
+      expect([...mine].sort()).toEqual([...expected].sort());
+      for (const id of ids.slice(0, 6)) expect(mine.indexOf(`${id}#1`)).toBeLessThan(mine.indexOf(`${id}#2`));
+      const admins = (await t.redis.lrange(AUDIT_KEYS.log, 0, -1)).map((r) => JSON.parse(r) as { kind: string; entry: string }).filter((r) => r.kind === 'admin');
+      expect(admins.map((r) => JSON.parse(r.entry).command)).toEqual(expect.arrayContaining(['freeze', 'unfreeze']));
+    } finally {
+      await Promise.all(connections.map((c) => c.quit()));
+    }
+  });
+
+  test('a replica whose remembered watermark is stale copies only what is left', async () => {
+    // Setup: replica A copies the gate's first link and remembers how far it got.
+    const connections = [t.redis.duplicate(), t.redis.duplicate()];
+    const [a, b] = connections.map((redis) => new DeploymentAuditLog(redis, { now: Date.now })) as [DeploymentAuditLog, DeploymentAuditLog];
+    const [id] = (await uncopiedGates(1)) as [string];
+    try {
+      expect(await a.copyGate(id)).toBe(1);
+      // Replica B copies the second link behind A's back.
+      const approve = await t.app.ctx.store.transition(id, { event: 'approve', now: Date.now(), audit: { event: 'approve', actor: 'slack:U1', at: Date.now(), gateId: id } });
+      expect(approve.kind).toBe('moved');
+      expect(await b.copyGate(id)).toBe(1);
+      // Execution: a third link, while A still believes one link is copied.
+      expect((await cancel(id)).kind).toBe('moved');
+      const copied = await a.copyGate(id);
+      // Validation: A copied the third link only, and the chain verifies.
+      expect(copied).toBe(1);
+      expect((await copies()).filter((c) => c.startsWith(`${id}#`))).toEqual([`${id}#1`, `${id}#2`, `${id}#3`]);
+      expect((await verify()).code).toBe(0);
+    } finally {
+      await Promise.all(connections.map((c) => c.quit()));
+    }
   });
 });

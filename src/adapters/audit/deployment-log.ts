@@ -4,6 +4,7 @@ import type { GateChange, GateObserver } from '../../app/ports.js';
 import type { AuditLink } from '../../core/audit-chain.js';
 import { canonicalJson } from '../../core/evidence-hash.js';
 import { gateKeys } from '../redis/keys.js';
+import { defineScripts, runScript } from '../redis/scripts.js';
 import { nextRecord, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
 import { AUDIT_KEYS } from './keys.js';
 
@@ -16,35 +17,50 @@ export interface AdminAuditEntry {
 }
 
 const MAX_TRIES = 50;
-/** Most gates copied in one transaction. */
+/** Most gates copied in one append. */
 const BATCH = 200;
+/** Copy watermarks remembered in this process (a hint: the append script checks each one). */
+const MAX_HINTS = 20_000;
+
+/** What one append writes: records built on `head`, and the copy watermarks they move. */
+interface Plan {
+  records: DeploymentRecord[];
+  /** Gate id → [watermark read, new watermark]. */
+  marks: Map<string, [number, number]>;
+}
 
 /**
  * Appends to the deployment-wide chain. As a gate observer it copies, after every change, every
  * link of that gate's chain not copied yet — so a change that no observer heard of (a deadline
  * applied on read) is caught up with the gate's next change, and nothing is copied twice.
  *
- * Appends are optimistic transactions (WATCH on the chain): processes that append at the same
- * time retry instead of forking the chain. They run on a dedicated connection, one at a time in
- * this process, because WATCH belongs to a connection.
+ * An append is one script (see scripts/audit-append-3.lua) that writes only if the chain's head
+ * and each copied gate's watermark are still what the records were built on; otherwise it is
+ * built again on what changed. So replicas that append at the same time never fork the chain, no
+ * connection is held in WATCH, and every key it writes shares one slot. This process remembers
+ * the head and watermarks it wrote last, so a copy usually takes one read (the new links) and
+ * one write. Appends run one at a time in this process.
  */
 export class DeploymentAuditLog implements GateObserver {
-  private readonly redis: Redis;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiting = new Set<string>();
   private draining: Promise<void> | undefined;
+  /** The head as stored after this process's last append or read ('' for an empty chain). */
+  private head: string | undefined;
+  /** Gate id → how far its chain is copied, as this process last wrote or read it. */
+  private readonly copied = new Map<string, number>();
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly deps: { now: () => number; logger?: Logger },
   ) {
-    this.redis = redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: 3 });
+    defineScripts(redis);
   }
 
   /**
    * Queues the copy and returns at once: the gate's own chain already holds the entry (it is the
    * authority), so the request that changed the gate does not wait for the deployment chain.
-   * Gates changed while a copy runs are copied together in the next one (one transaction).
+   * Gates changed while a copy runs are copied together in the next one (one append).
    */
   gateChanged(change: GateChange): void {
     this.waiting.add(change.gate.id);
@@ -79,37 +95,38 @@ export class DeploymentAuditLog implements GateObserver {
 
   /** Copies the uncopied links of several gates in one append. */
   copyGates(gateIds: string[]): Promise<number> {
-    return this.serial(() =>
-      this.appendWith(async (head) => {
-        const copied = await this.redis.hmget(AUDIT_KEYS.copied, ...gateIds);
-        const reads = this.redis.pipeline();
-        gateIds.forEach((id, i) => reads.lrange(gateKeys(id).audit, Number(copied[i] ?? '0'), -1));
-        const lists = ((await reads.exec()) ?? []).map(([err, value]) => (err ? [] : (value as string[])));
+    return this.serial(async () => {
+      let pending = await this.uncopied(gateIds);
+      return this.append((head) => {
         const now = this.deps.now();
         const records: DeploymentRecord[] = [];
-        const upTo: Record<string, number> = {};
+        const marks = new Map<string, [number, number]>();
         let last = head;
-        gateIds.forEach((gateId, i) => {
-          for (const text of lists[i] ?? []) {
-            const link = JSON.parse(text) as AuditLink;
+        for (const { gateId, from, links } of pending) {
+          if (links.length === 0) continue;
+          for (const link of links) {
             const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, loggedAt: now });
             records.push(record);
             last = { pos: record.pos, hash: record.hash };
-            upTo[gateId] = link.seq;
           }
-        });
-        return records.length === 0 ? undefined : { records, copied: upTo };
-      }),
-    );
+          marks.set(gateId, [from, links[links.length - 1]!.seq]);
+        }
+        return { records, marks };
+      }, async (stale) => {
+        // Another appender copied this gate meanwhile: read how far, and what is left.
+        this.copied.delete(stale);
+        pending = await this.uncopied(gateIds);
+      });
+    });
   }
 
   /** Records an admin action (or any event that belongs to no gate). */
   admin(entry: AdminAuditEntry): Promise<DeploymentRecord> {
     return this.serial(async () => {
       let made: DeploymentRecord | undefined;
-      const appended = await this.appendWith(async (head) => {
+      const appended = await this.append((head) => {
         made = nextRecord(head, { kind: 'admin', entry: canonicalJson(entry), loggedAt: this.deps.now() });
-        return { records: [made] };
+        return { records: [made], marks: new Map() };
       });
       if (appended === 0 || !made) throw new Error('the admin action could not be recorded in the audit chain');
       return made;
@@ -118,7 +135,6 @@ export class DeploymentAuditLog implements GateObserver {
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
-    await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -127,32 +143,66 @@ export class DeploymentAuditLog implements GateObserver {
     return run;
   }
 
-  /** WATCH the head, build the records, MULTI/EXEC; again when another process appended first. */
-  private async appendWith(build: (head: ChainHead | undefined) => Promise<{ records: DeploymentRecord[]; copied?: Record<string, number> } | undefined>): Promise<number> {
+  /**
+   * Each gate's links past its watermark, in one round trip: from the remembered watermark, or
+   * (for a gate this process has not copied) the whole chain cut at the stored watermark.
+   */
+  private async uncopied(gateIds: string[]): Promise<Array<{ gateId: string; from: number; links: AuditLink[] }>> {
+    const unknown = gateIds.filter((id) => !this.copied.has(id));
+    const [stored, lists] = await Promise.all([
+      unknown.length > 0 ? this.redis.hmget(AUDIT_KEYS.copied, ...unknown) : Promise.resolve([]),
+      Promise.all(gateIds.map((id) => this.redis.lrange(gateKeys(id).audit, this.copied.get(id) ?? 0, -1))),
+    ]);
+    const storedOf = new Map(unknown.map((id, i) => [id, Number(stored[i] ?? '0')]));
+    return gateIds.map((gateId, i) => {
+      const hinted = this.copied.get(gateId);
+      const from = hinted ?? storedOf.get(gateId) ?? 0;
+      const texts = hinted === undefined ? (lists[i] ?? []).slice(from) : (lists[i] ?? []);
+      return { gateId, from, links: texts.map((text) => JSON.parse(text) as AuditLink) };
+    });
+  }
+
+  /**
+   * Builds the records on the head, appends them with the script, and builds again when the head
+   * moved (or, through `stale`, when a gate's watermark did) before they landed.
+   */
+  private async append(build: (head: ChainHead | undefined) => Plan, stale?: (gateId: string) => Promise<void>): Promise<number> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt += 1) {
-      await this.redis.watch(AUDIT_KEYS.head);
-      const rawHead = await this.redis.get(AUDIT_KEYS.head);
-      const head = rawHead ? (JSON.parse(rawHead) as ChainHead) : undefined;
-      let plan;
-      try {
-        plan = await build(head);
-      } catch (err) {
-        await this.redis.unwatch();
-        throw err;
-      }
-      if (!plan || plan.records.length === 0) {
-        await this.redis.unwatch();
-        return 0;
-      }
+      const headText = this.head ?? (this.head = (await this.redis.get(AUDIT_KEYS.head)) ?? '');
+      const plan = build(headText ? (JSON.parse(headText) as ChainHead) : undefined);
+      if (plan.records.length === 0) return 0;
       const last = plan.records[plan.records.length - 1]!;
-      const tx = this.redis.multi().rpush(AUDIT_KEYS.log, ...plan.records.map((r) => JSON.stringify(r)));
-      tx.set(AUDIT_KEYS.head, JSON.stringify({ pos: last.pos, hash: last.hash }));
-      if (plan.copied && Object.keys(plan.copied).length > 0) tx.hset(AUDIT_KEYS.copied, plan.copied);
-      const result = await tx.exec();
-      if (result !== null) return plan.records.length;
-      // Someone else appended in between: read the new head and build again.
+      const newHead = JSON.stringify({ pos: last.pos, hash: last.hash });
+      const marks = [...plan.marks].flatMap(([id, [was, now]]) => [id, was, now]);
+      const reply = await runScript(this.redis, 'audit-append-3', [AUDIT_KEYS.log, AUDIT_KEYS.head, AUDIT_KEYS.copied], [
+        headText,
+        newHead,
+        plan.marks.size,
+        ...marks,
+        ...plan.records.map((r) => JSON.stringify(r)),
+      ]);
+      if (reply[0] === 1) {
+        this.head = newHead;
+        for (const [id, [, now]] of plan.marks) this.remember(id, now);
+        return plan.records.length;
+      }
+      if (reply[0] === 0) {
+        // Another replica appended first: build on its head.
+        this.head = String(reply[1] ?? '');
+      } else {
+        const gateId = String(reply[1]);
+        if (!stale) throw new Error(`the copy watermark of ${gateId} moved under an append that copies no gate`);
+        await stale(gateId);
+      }
     }
+    this.head = undefined;
     this.deps.logger?.error('the deployment audit chain stayed contended; giving up this append (the next change catches up)');
     return 0;
+  }
+
+  private remember(gateId: string, seq: number): void {
+    this.copied.delete(gateId);
+    this.copied.set(gateId, seq);
+    if (this.copied.size > MAX_HINTS) this.copied.delete(this.copied.keys().next().value!);
   }
 }
