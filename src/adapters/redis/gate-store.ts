@@ -3,7 +3,7 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
-import { agentIndexKey, awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
+import { awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
 import { auditArgs, gateOf, gateReadTx, type AuditEntry, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
@@ -76,7 +76,18 @@ export class GateStore {
       createdAt: input.createdAt,
     };
     const audit = auditArgs(input.audit, this.options.retentionSeconds ?? '');
-    const reply = await runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
+    // Everything about a new gate is known here: no read-back needed.
+    const fresh: Gate = {
+      ...record,
+      state: input.state,
+      version: 1,
+      updatedAt: input.createdAt,
+      votes: [],
+      annotations: {},
+      ...(input.reviewDeadline !== undefined ? { reviewDeadline: input.reviewDeadline } : {}),
+      ...(input.executionDeadline !== undefined ? { executionDeadline: input.executionDeadline } : {}),
+    };
+    const written = runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
       JSON.stringify(record),
       input.state,
       input.createdAt,
@@ -85,22 +96,15 @@ export class GateStore {
       ...audit,
       linkHash({ prev: GENESIS, digest: String(audit[audit.length - 1]), seq: 1, from: '', to: input.state }),
     ]);
+    // The deadline index entry travels in the same round trip, behind the script (one connection
+    // runs them in order, so it never names a gate that is not there yet). NX: a create that
+    // finds the gate already there leaves its entry alone; an entry whose gate never came to be
+    // is dropped by the sweeper.
+    const deadline = activeDeadline(fresh);
+    const indexed = deadline === undefined ? undefined : this.redis.zadd(DEADLINE_INDEX, 'NX', deadline, input.id);
+    const [reply] = await Promise.all([written, indexed]);
     const created = reply[0] === 1;
-    if (created) {
-      // Everything about a new gate is known here: no read-back needed.
-      const gate: Gate = {
-        ...record,
-        state: input.state,
-        version: 1,
-        updatedAt: input.createdAt,
-        votes: [],
-        annotations: {},
-        ...(input.reviewDeadline !== undefined ? { reviewDeadline: input.reviewDeadline } : {}),
-        ...(input.executionDeadline !== undefined ? { executionDeadline: input.executionDeadline } : {}),
-      };
-      await Promise.all([this.index(input.id, input.agentId, input.createdAt), this.indexDeadline(gate)]);
-      return { created, gate };
-    }
+    if (created) return { created, gate: fresh };
     const gate = await this.read(input.id);
     if (!gate) throw new CountersignError(ErrorCode.StoreUnavailable, `gate ${input.id} vanished after create`);
     return { created, gate };
@@ -358,10 +362,6 @@ export class GateStore {
    */
   async claimNote(id: string, name: string, value: unknown): Promise<boolean> {
     return (await this.redis.hsetnx(gateKeys(id).notes, name, JSON.stringify(value))) === 1;
-  }
-
-  private async index(id: string, agentId: string, createdAt: number): Promise<void> {
-    await this.redis.zadd(agentIndexKey(agentId), createdAt, id);
   }
 
   /** Keeps the sweeper's deadline index in step with the gate (best effort: the scripts are the authority). */

@@ -16,9 +16,6 @@ export const gateKeys = (gateId: string) => {
 /** Idempotency records live in their own slot per agent. */
 export const idempotencyKey = (agentId: string, keyDigest: string) => `cs:{idem:${agentId}}:${keyDigest}`;
 
-/** Gates of one agent, newest last (score = createdAt). */
-export const agentIndexKey = (agentId: string) => `cs:idx:agent:${agentId}`;
-
 /**
  * Gates a Slack user may vote on and has not voted on yet (score = review deadline), for App
  * Home. Kept by the store when reviewers are recorded and by HomeIndex when votes and decisions
