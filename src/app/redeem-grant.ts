@@ -42,6 +42,11 @@ export interface RedeemResult {
 /** The note the Slack change record shows under a gate (the broker's NOTE_NOTICE). */
 const NOTICE_NOTE = 'slackNote';
 
+/** What reviewers are told when a redeem presents other evidence than they approved. */
+function driftNotice(presented: string, approved: string): string {
+  return `evidence changed, approval void: presented ${presented}, approved ${approved}`;
+}
+
 /**
  * An agent redeems its approved gate for the one grant it unlocks.
  *
@@ -98,6 +103,9 @@ export async function redeemGrant(ctx: AppContext, grants: GrantPorts, input: Re
       ...(auditTail ? { auditTail } : {}),
       ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
       ...(minted ? { grant: { token: minted.token, jti: minted.claims.jti, exp: minted.claims.exp, note: grantNote(minted) } } : {}),
+      // Reviewers see why the approval is void from the moment the gate is invalidated: the note
+      // is written with the move, before anyone renders the gate.
+      invalidationNote: { name: NOTICE_NOTE, value: driftNotice(input.evidenceHash, gate.evidenceHash) },
       audit: {
         redeem: minted ? redeemEntry(actor, now, gate, minted, policyNow) : { event: 'redeem', actor, at: now },
         invalidate: {
@@ -144,7 +152,6 @@ async function settle(ctx: AppContext, input: RedeemInput, outcome: Exclude<Rede
     case 'invalidated': {
       const what = `presented ${input.evidenceHash}, approved ${gate.evidenceHash}`;
       ctx.logger.warn({ ...log, event: 'invalidate', presentedHash: input.evidenceHash, approvedHash: gate.evidenceHash }, 'evidence drifted: approval void');
-      await ctx.store.annotate(gate.id, NOTICE_NOTE, `evidence changed, approval void: ${what}`);
       await notify(ctx, { gate, event: 'invalidate', from: 'approved', actor });
       throw new CountersignError(ErrorCode.EvidenceDrift, `the evidence changed since it was approved (${what}); the approval is void: request a new gate`, {
         details: { gateId: gate.id, state: gate.state, presentedHash: input.evidenceHash, approvedHash: gate.evidenceHash },

@@ -54,15 +54,15 @@ export async function revalidateGate(ctx: AppContext, probe: EvidenceProbe, gate
       now,
       set: { resolution: JSON.stringify({ event: 'invalidate', actor, at: now, reason: `reviewed ${gate.evidenceHash}, now ${current}` }) },
       audit: { event: 'invalidate', actor, at: now, reviewed: gate.evidenceHash, current },
+      // With the move, so that no rendering of the invalidated gate lacks it.
+      notes: { [NOTE_NOTICE]: note },
     });
     if (result.kind === 'moved') {
-      // The note goes on the gate before anyone is told, so the next rendering carries it.
-      await ctx.store.annotate(gateId, NOTE_NOTICE, note);
       ctx.logger.warn(
         { gateId, agentId: gate.agentId, agentSession: gate.request.context.agentSession, event: 'invalidate', actor, reviewed: gate.evidenceHash, current },
         'evidence drifted: gate invalidated',
       );
-      await notify(ctx, { gate: (await ctx.store.read(gateId)) ?? result.gate, event: 'invalidate', from: result.from, actor });
+      await notify(ctx, { gate: result.gate, event: 'invalidate', from: result.from, actor });
     }
     return { kind: 'drifted', gate: result.gate, reviewed: gate.evidenceHash, current };
   } catch (err) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/g
 import { randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { GrantErrorCode, verifyGrant } from '../../src/client/verify-grant.js';
+import { watchNoteWrites } from '../support/redis.js';
 import { example } from '../support/gates.js';
 import {
   approveInSlack,
@@ -123,10 +124,15 @@ describe('redeem refuses', () => {
     const drifted = { ...gate.body, evidence: { parameters: { since: '24h', limit: 500000 } } };
     const { evidenceHash } = await import('../../src/core/evidence-hash.js');
     const presented = evidenceHash(drifted as unknown as Record<string, unknown>);
-    // Execution
+    // Execution, watching who writes the gate's notes
+    const watch = await watchNoteWrites(t.redis, gate.id);
     const answer = await redeem(t, AGENT, gate.id, presented);
+    const notesWrites = await watch.stop();
     // Validation
     expectProblem(answer, 409, 'ERR_EVIDENCE_DRIFT');
+    // The note is written by the step that invalidates, never after it: a Slack rendering of the
+    // invalidated gate could otherwise come in between, and the note would never be shown.
+    expect(notesWrites).toEqual(['script:slackNote']);
     expect(answer.body).toMatchObject({ type: 'https://countersign.dev/problems/evidence-drift', state: 'invalidated', presentedHash: presented, approvedHash: gate.hash });
     expect(answer.body.title).toMatch(/request a new gate/);
     const stored = await t.app.ctx.store.read(gate.id);

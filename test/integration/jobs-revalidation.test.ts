@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
+import { watchNoteWrites } from '../support/redis.js';
 import { approve, changeRecord, eventually } from '../support/slack.js';
 import { shortGate, startAgentEndpoint, startJobsApp, textOf, withSlack, type AgentEndpoint, type JobsApp } from './jobs-support.js';
 
@@ -44,11 +45,14 @@ describe('revalidation', () => {
     expect((await read(gate.id)).state).toBe('approved');
 
     // Execution: the plan changes under the approval.
+    const watch = await watchNoteWrites(t.redis, gate.id);
     const drifted = `sha256:${'e'.repeat(64)}`;
     current.set(gate.id, drifted);
 
-    // Validation
+    // Validation: the note is written by the step that invalidates (a Slack rendering of the
+    // invalidated gate in between would otherwise never show it).
     await eventually(async () => (await read(gate.id)).state === 'invalidated', 3_000);
+    expect((await watch.stop()).filter((w) => w.endsWith(':slackNote'))).toEqual(['script:slackNote']);
     const trail = (await t.app.ctx.store.auditTrail(gate.id)).map((l) => JSON.parse(l.entry) as Record<string, unknown>);
     expect(trail.filter((e) => e.event === 'invalidate')).toEqual([
       expect.objectContaining({ actor: 'system:revalidation', reviewed: gate.evidenceHash, current: drifted }),

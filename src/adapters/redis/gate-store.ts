@@ -25,6 +25,8 @@ export interface TransitionRequest {
   audit: AuditEntry;
   /** Hash fields to set with the move (deadlines, resolution …). */
   set?: Record<string, string | number>;
+  /** Notes (annotations) to record with the move, so that nobody sees the moved gate without them. */
+  notes?: Record<string, unknown>;
   expectedVersion?: number;
 }
 
@@ -168,12 +170,14 @@ export class GateStore {
   async transition(id: string, request: TransitionRequest): Promise<TransitionResult> {
     const keys = gateKeys(id);
     const { from, to } = sourcesOf(request.event);
-    const reply = await runScript(this.redis, 'transition-2', [keys.gate, keys.audit], [
+    const notes = request.notes ? JSON.stringify(Object.fromEntries(Object.entries(request.notes).map(([k, v]) => [k, JSON.stringify(v)]))) : '';
+    const reply = await runScript(this.redis, 'transition-3', [keys.gate, keys.audit, keys.notes], [
       request.event,
       to,
       from.join(','),
       request.now,
       ...auditArgs(request.audit, request.set ? JSON.stringify(Object.fromEntries(Object.entries(request.set).map(([k, v]) => [k, String(v)]))) : '', request.expectedVersion ?? ''),
+      notes,
     ]);
     return this.interpret(id, request.event, reply);
   }

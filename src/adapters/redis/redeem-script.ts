@@ -19,6 +19,8 @@ export interface RedeemRequest {
   idempotencyKey?: string;
   grant?: { token: string; jti: string; exp: number; note: Record<string, unknown> };
   audit: { redeem: AuditEntry; invalidate: AuditEntry; redeliver: AuditEntry };
+  /** A note (annotation) that an invalidation records in the same step, e.g. what reviewers are shown. */
+  invalidationNote?: { name: string; value: unknown };
   /** The caller's read of the gate (see readForRedeem): a successful redeem then answers
    * without reading it again, and links its audit entry to the tail read with it. */
   seen?: Gate;
@@ -84,5 +86,6 @@ export function redeemArgs(request: RedeemRequest, tail: AuditTail | undefined):
     ...(drifted ? entryArgs(request.audit.invalidate) : unused),
     ...(!drifted && request.idempotencyKey !== undefined ? entryArgs(request.audit.redeliver) : unused),
     ...link,
+    ...(drifted && request.invalidationNote ? [request.invalidationNote.name, JSON.stringify(request.invalidationNote.value)] : unused),
   ];
 }

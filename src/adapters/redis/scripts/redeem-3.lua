@@ -8,7 +8,7 @@
 
   KEYS[1] gate hash       cs:{g:<id>}:gate
   KEYS[2] audit list      cs:{g:<id>}:audit
-  KEYS[3] notes hash      cs:{g:<id>}:notes      (the `grant` note: jti, kid, iat, exp, approvers)
+  KEYS[3] notes hash      cs:{g:<id>}:notes      (the `grant` note: jti, kid, iat, exp, approvers; the invalidation note)
 
   ARGV[1]  now (epoch ms)
   ARGV[2]  presented evidence hash
@@ -24,6 +24,8 @@
   ARGV[14] re-delivery audit entry JSON     ARGV[15] its SHA-256 hex
   ARGV[16] hash of the audit chain's tail when the caller read it ('' for none)
   ARGV[17] the redeem link's hash over that tail, computed by the caller
+  ARGV[18] a note to record with an invalidation (name), and ARGV[19] its JSON value ('' for none):
+           written in the same step, so whoever renders the invalidated gate sees it
   Entries are hashed by the caller, so the script hashes only the short chain links — and on
   the hot path not even the redeem link: a link hash costs about 0.2 ms of Lua, most of this
   script's time. ARGV[17] is used only while the tail is still ARGV[16] (nothing can be appended
@@ -71,6 +73,7 @@ if presented ~= approved then
     reason = 'evidence changed after approval: presented ' .. presented .. ', approved ' .. approved })
   redis.call('HSET', gateKey, 'state', 'invalidated', 'version', version, 'updatedAt', now,
     'lastEvent', 'invalidate', 'resolution', resolution)
+  if ARGV[18] ~= '' then redis.call('HSET', notesKey, ARGV[18], ARGV[19]) end
   auditAppend(auditKey, state, 'invalidated', ARGV[12], ARGV[13])
   return { -7, version }
 end

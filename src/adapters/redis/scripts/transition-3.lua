@@ -6,6 +6,7 @@
 
   KEYS[1] gate hash       cs:{g:<id>}:gate
   KEYS[2] audit list      cs:{g:<id>}:audit
+  KEYS[3] notes hash      cs:{g:<id>}:notes
 
   ARGV[1] event           e.g. 'cancel', 'expire', 'approve'
   ARGV[2] target state
@@ -15,6 +16,8 @@
   ARGV[6] extra hash fields to set, as a JSON object of strings ('' for none)
   ARGV[7] expected version ('' for any)
   ARGV[8] SHA-256 hex of the audit entry JSON
+  ARGV[9] notes to record with the move, as a JSON object of JSON texts ('' for none): written
+          in the same step, so whoever renders the moved gate sees them
 
   Returns
    {  1, version, fromState }          moved
@@ -59,5 +62,13 @@ if ARGV[6] ~= '' then
   end
 end
 redis.call('HSET', gateKey, unpack(fields))
+if ARGV[9] ~= '' then
+  local notes = {}
+  for k, v in pairs(cjson.decode(ARGV[9])) do
+    table.insert(notes, k)
+    table.insert(notes, v)
+  end
+  if #notes > 0 then redis.call('HSET', KEYS[3], unpack(notes)) end
+end
 auditAppend(auditKey, state, target, ARGV[5], ARGV[8])
 return { 1, version, state }
