@@ -1,12 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { GateChange, GateObserver } from '../../app/ports.js';
-import { awaitingIndexKey, DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
+import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from '../redis/keys.js';
 
-/** Gates requested on behalf of one person (lowercase email), newest last. */
-export const requesterIndexKey = (email: string) => `cs:idx:requester:${email.toLowerCase()}`;
-
-const KEEP_PER_REQUESTER = 100;
-const TRIM_ONE_IN = 16;
 /** Most candidates looked at when listing pending reviews (soonest deadline first). */
 const PENDING_SCAN = 5_000;
 
@@ -14,7 +9,8 @@ const PENDING_SCAN = 5_000;
 const AWAITING_PAGE = 32;
 
 /**
- * Lookups for App Home and `/countersign pending`.
+ * Lookups for App Home and `/countersign pending`. A person's recent requests come from the
+ * requester index the store writes with each new gate.
  *
  * All pending reviews (the admin list) come from the store's own deadline index, checked
  * against each gate's state at read time. One reviewer's queue (App Home, refreshed after each
@@ -28,13 +24,6 @@ export class HomeIndex implements GateObserver {
 
   async gateChanged(change: GateChange): Promise<void> {
     const gate = change.gate;
-    if (change.event === 'create') {
-      const key = requesterIndexKey(gate.request.context.requester.email);
-      // Trimmed now and then rather than on every create: the list holds about the last hundred.
-      if (Math.random() < 1 / TRIM_ONE_IN) await this.redis.multi().zadd(key, gate.createdAt, gate.id).zremrangebyrank(key, 0, -KEEP_PER_REQUESTER - 1).exec();
-      else await this.redis.zadd(key, gate.createdAt, gate.id);
-      return;
-    }
     if (change.from === 'pending_review' && gate.state !== 'pending_review') {
       // Decided, expired or cancelled: out of every reviewer's queue.
       const reviewers = await this.redis.hkeys(gateKeys(gate.id).reviewers);

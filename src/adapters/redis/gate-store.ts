@@ -3,7 +3,7 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
-import { awaitingIndexKey, DEADLINE_INDEX, gateKeys } from './keys.js';
+import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from './keys.js';
 import { auditArgs, gateOf, gateReadTx, type AuditEntry, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
@@ -45,6 +45,10 @@ export type VoteResult =
 export type TransitionResult =
   | { kind: 'moved'; gate: Gate; from: GateState }
   | { kind: 'noop'; gate: Gate };
+
+/** A requester's index keeps about this many of their latest gates (trimmed now and then). */
+const KEEP_PER_REQUESTER = 100;
+const TRIM_ONE_IN = 16;
 
 /** A reviewer's awaiting index outlives its last addition by this long (readers drop what is past due). */
 const AWAITING_KEEP_SECONDS = 30 * 86_400;
@@ -98,12 +102,18 @@ export class GateStore {
       ...audit,
       linkHash({ prev: GENESIS, digest: String(audit[audit.length - 1]), seq: 1, from: '', to: input.state }),
     ]);
-    // The deadline index entry travels in the same round trip, behind the script (one connection
-    // runs them in order, so it never names a gate that is not there yet). NX: a create that
-    // finds the gate already there leaves its entry alone; an entry whose gate never came to be
-    // is dropped by the sweeper.
+    // The index entries travel in the same round trip, behind the script (one connection runs
+    // them in order, so they never name a gate that is not there yet). NX: a create that finds
+    // the gate already there leaves its entries alone; an entry whose gate never came to be is
+    // dropped by its readers (the sweeper, App Home).
     const deadline = activeDeadline(fresh);
-    const indexed = deadline === undefined ? undefined : this.redis.zadd(DEADLINE_INDEX, 'NX', deadline, input.id);
+    const requesterIndex = requesterIndexKey(input.request.context.requester.email);
+    const indexed = Promise.all([
+      deadline === undefined ? undefined : this.redis.zadd(DEADLINE_INDEX, 'NX', deadline, input.id),
+      this.redis.zadd(requesterIndex, 'NX', input.createdAt, input.id),
+      // Trimmed now and then rather than on every create.
+      Math.random() < 1 / TRIM_ONE_IN ? this.redis.zremrangebyrank(requesterIndex, 0, -KEEP_PER_REQUESTER - 1) : undefined,
+    ]);
     const [reply] = await Promise.all([written, indexed]);
     const created = reply[0] === 1;
     if (created) return { created, gate: fresh };

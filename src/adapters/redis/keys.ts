@@ -23,5 +23,11 @@ export const idempotencyKey = (agentId: string, keyDigest: string) => `cs:{idem:
  */
 export const awaitingIndexKey = (slackUserId: string) => `cs:idx:awaiting:${slackUserId}`;
 
+/**
+ * Gates requested on behalf of one person (lowercase email; score = createdAt), for their App
+ * Home. Written by the store with each new gate; holds about the last hundred.
+ */
+export const requesterIndexKey = (email: string) => `cs:idx:requester:${email.toLowerCase()}`;
+
 /** Gates waiting on a deadline (score = deadline), for the sweeper. */
 export const DEADLINE_INDEX = 'cs:idx:deadlines';
