@@ -286,6 +286,33 @@ describe('replicas appending to the deployment chain', () => {
     }
   });
 
+  test('changes close together are copied in one append; flush copies at once', async () => {
+    // Setup: a log that gathers changes for a while before copying them.
+    const connection = t.redis.duplicate();
+    const log = new DeploymentAuditLog(connection, { now: Date.now, gatherMs: 60_000 });
+    const ids = await uncopiedGates(3);
+    const gate = async (id: string) => (await t.app.ctx.store.read(id))!;
+    try {
+      // Execution
+      for (const id of ids) log.gateChanged({ gate: await gate(id), event: 'create', from: null, actor: 'agent:terraform-bot' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = await copies();
+      await log.flush();
+      // Validation: nothing was copied while gathering; then all three in one append (one
+      // time stamp, consecutive positions).
+      expect(before.filter((c) => ids.includes(c.split('#')[0]!))).toEqual([]);
+      const records = (await t.redis.lrange(AUDIT_KEYS.log, 0, -1))
+        .map((r) => JSON.parse(r) as { pos: number; gateId: string; loggedAt: number })
+        .filter((r) => ids.includes(r.gateId));
+      expect(records.map((r) => r.gateId).sort()).toEqual([...ids].sort());
+      expect(new Set(records.map((r) => r.loggedAt)).size).toBe(1);
+      expect(records.map((r) => r.pos - records[0]!.pos)).toEqual([0, 1, 2]);
+      expect((await verify()).code).toBe(0);
+    } finally {
+      await connection.quit();
+    }
+  });
+
   test('a replica whose remembered watermark is stale copies only what is left', async () => {
     // Setup: replica A copies the gate's first link and remembers how far it got.
     const connections = [t.redis.duplicate(), t.redis.duplicate()];

@@ -19,6 +19,8 @@ export interface AdminAuditEntry {
 const MAX_TRIES = 50;
 /** Most gates copied in one append. */
 const BATCH = 200;
+/** How long a change waits for others to share its copy (ms). */
+const GATHER_MS = 20;
 /** Copy watermarks remembered in this process (a hint: the append script checks each one). */
 const MAX_HINTS = 20_000;
 
@@ -45,6 +47,7 @@ export class DeploymentAuditLog implements GateObserver {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiting = new Set<string>();
   private draining: Promise<void> | undefined;
+  private gathering: NodeJS.Timeout | undefined;
   /** The head as stored after this process's last append or read ('' for an empty chain). */
   private head: string | undefined;
   /** Gate id → how far its chain is copied, as this process last wrote or read it. */
@@ -52,7 +55,7 @@ export class DeploymentAuditLog implements GateObserver {
 
   constructor(
     private readonly redis: Redis,
-    private readonly deps: { now: () => number; logger?: Logger },
+    private readonly deps: { now: () => number; logger?: Logger; gatherMs?: number },
   ) {
     defineScripts(redis);
   }
@@ -60,20 +63,28 @@ export class DeploymentAuditLog implements GateObserver {
   /**
    * Queues the copy and returns at once: the gate's own chain already holds the entry (it is the
    * authority), so the request that changed the gate does not wait for the deployment chain.
-   * Gates changed while a copy runs are copied together in the next one (one append).
+   * Changes within a few milliseconds of each other, and those made while a copy runs, are
+   * copied together (one read and one append for all of them).
    */
   gateChanged(change: GateChange): void {
     this.waiting.add(change.gate.id);
-    this.drain();
+    if (this.draining || this.gathering) return;
+    const gatherMs = this.deps.gatherMs ?? GATHER_MS;
+    if (gatherMs <= 0) return this.drain();
+    this.gathering = setTimeout(() => this.drain(), gatherMs);
+    this.gathering.unref();
   }
 
   /** Resolves when every copy and record queued so far is written. */
   async flush(): Promise<void> {
+    if (this.gathering) this.drain();
     while (this.draining) await this.draining;
     await this.queue;
   }
 
   private drain(): void {
+    clearTimeout(this.gathering);
+    this.gathering = undefined;
     if (this.draining) return;
     this.draining = (async () => {
       while (this.waiting.size > 0) {
@@ -85,6 +96,8 @@ export class DeploymentAuditLog implements GateObserver {
       }
     })().finally(() => {
       this.draining = undefined;
+      // A change that came after the last batch was taken, while this copy was ending.
+      if (this.waiting.size > 0) this.drain();
     });
   }
 
