@@ -5,10 +5,11 @@ import { Webhook } from 'standardwebhooks';
 import { AgentAuthenticator, secretsStatus } from '../../../src/adapters/http/auth/authenticate.js';
 import { generateWebhookSecret, webhookHeaders } from '../../../src/adapters/http/auth/standard-webhooks.js';
 import { ReplayGuard } from '../../../src/adapters/redis/replay-guard.js';
-import { ErrorCode, isCountersignError, type CountersignError } from '../../../src/core/errors.js';
+import { ErrorCode } from '../../../src/core/errors.js';
 import { AgentRegistration } from '../../../src/core/policy/agents.js';
 import { freshRedis } from '../../support/redis.js';
 import { startLocalIssuer, type LocalIssuer } from './oidc-fixture.js';
+import { failure } from '../../support/errors.js';
 
 const NOW_MS = 1_790_000_000_000; // frozen clock
 const NOW = NOW_MS / 1000;
@@ -18,15 +19,6 @@ const EXECUTOR_SECRET = generateWebhookSecret();
 
 function hmacAgent(id: string, secretEnv: string, role: 'agent' | 'executor' = 'agent'): AgentRegistration {
   return AgentRegistration.parse({ id, role, owner: 'platform@acme.example', auth: { method: 'hmac', secretEnv } });
-}
-
-async function failure(promise: Promise<unknown>): Promise<CountersignError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isCountersignError(err)) throw new Error(`expected a CountersignError, got ${String(err)}`);
-  return err;
 }
 
 describe('AgentAuthenticator', () => {

@@ -4,6 +4,7 @@ import { compileOidcRegistration, OidcVerifier, type OidcRegistration } from '..
 import { ErrorCode, isCountersignError, type CountersignError } from '../../../src/core/errors.js';
 import { AgentRegistration } from '../../../src/core/policy/agents.js';
 import { startLocalIssuer, type LocalIssuer } from './oidc-fixture.js';
+import { failure } from '../../support/errors.js';
 
 const NOW_MS = 1_790_000_000_000; // frozen clock
 const NOW = NOW_MS / 1000;
@@ -16,15 +17,6 @@ function oidcAgent(id: string, issuer: string, auth: Partial<OidcRegistration['a
     owner: 'platform@acme.example',
     auth: { method: 'oidc', issuer, audience: AUDIENCE, subject: 'repo:acme/deploy:ref:refs/heads/main', algorithms: ['ES256'], ...auth },
   }) as OidcRegistration;
-}
-
-async function failure(promise: Promise<unknown>): Promise<CountersignError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isCountersignError(err)) throw new Error(`expected a CountersignError, got ${String(err)}`);
-  return err;
 }
 
 describe('OidcVerifier against a local issuer', () => {
