@@ -6,7 +6,7 @@ import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { entryDigest } from '../../src/adapters/audit/deployment-chain.js';
 import { DeploymentAuditLog } from '../../src/adapters/audit/deployment-log.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
-import { example, reviewDecision } from '../support/gates.js';
+import { example, pendingGateInput } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
 import { Redis } from 'ioredis';
 import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
@@ -228,21 +228,7 @@ describe('replicas appending to the deployment chain', () => {
   async function uncopiedGates(count: number): Promise<string[]> {
     const now = Date.now();
     const ids = Array.from({ length: count }, () => t.app.ctx.ids.gateId(now));
-    const { delivery: _d, ...request } = example('terraform-apply-prod');
-    for (const id of ids) {
-      await t.app.ctx.store.create({
-        id,
-        agentId: 'terraform-bot',
-        request,
-        delivery: {},
-        evidenceHash: `sha256:${'ab'.repeat(32)}`,
-        decision: reviewDecision(),
-        createdAt: now,
-        state: 'pending_review',
-        reviewDeadline: now + 900_000,
-        audit: { event: 'create', actor: 'agent:terraform-bot', at: now, gateId: id },
-      });
-    }
+    for (const id of ids) await t.app.ctx.store.create(pendingGateInput(id, now, { audit: { event: 'create', actor: 'agent:terraform-bot', at: now, gateId: id } }));
     return ids;
   }
   const cancel = (id: string) =>

@@ -3,9 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GateStore, type AuditLink } from '../../src/adapters/redis/gate-store.js';
 import { isCountersignError } from '../../src/core/errors.js';
-import { evidenceHash } from '../../src/core/evidence-hash.js';
 import { idSource } from '../../src/core/ids.js';
-import { exampleAction, reviewDecision } from '../support/gates.js';
+import { pendingGateInput } from '../support/gates.js';
 import { freshRedis } from '../support/redis.js';
 
 const ids = idSource((n) => randomBytes(n));
@@ -23,20 +22,7 @@ afterAll(async () => {
 });
 
 async function newPendingGate(reviewWindowMs = 900_000) {
-  const request = exampleAction('terraform-apply-prod');
-  const id = ids.gateId(T0);
-  const { gate } = await store.create({
-    id,
-    agentId: 'terraform-bot',
-    request,
-    delivery: {},
-    evidenceHash: evidenceHash(request as unknown as Record<string, unknown>),
-    decision: reviewDecision(),
-    createdAt: T0,
-    state: 'pending_review',
-    reviewDeadline: T0 + reviewWindowMs,
-    audit: { event: 'create', actor: 'agent:terraform-bot', at: T0 },
-  });
+  const { gate } = await store.create(pendingGateInput(ids.gateId(T0), T0, { reviewDeadline: T0 + reviewWindowMs }));
   return gate;
 }
 

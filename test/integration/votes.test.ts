@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GateStore } from '../../src/adapters/redis/gate-store.js';
 import type { Decision } from '../../src/core/decision.js';
-import { evidenceHash } from '../../src/core/evidence-hash.js';
 import { idSource } from '../../src/core/ids.js';
-import { exampleAction, reviewDecision } from '../support/gates.js';
+import { pendingGateInput, reviewDecision } from '../support/gates.js';
 import { freshRedis } from '../support/redis.js';
 
 const ids = idSource((n) => randomBytes(n));
@@ -29,22 +28,11 @@ afterAll(async () => {
 });
 
 async function pendingGate(review: Partial<NonNullable<Decision['review']>> = {}, extra: Partial<Decision> = {}) {
-  const request = exampleAction('terraform-apply-prod'); // requester ana.silva@example.com
+  // terraform-apply-prod: requester ana.silva@example.com
   const base = reviewDecision();
   const decision = { ...base, ...extra, review: { ...base.review!, ...review } };
   const id = ids.gateId(T0);
-  await store.create({
-    id,
-    agentId: 'terraform-bot',
-    request,
-    delivery: {},
-    evidenceHash: evidenceHash(request as unknown as Record<string, unknown>),
-    decision,
-    createdAt: T0,
-    state: 'pending_review',
-    reviewDeadline: T0 + 900_000,
-    audit: { event: 'create', actor: 'agent:terraform-bot', at: T0 },
-  });
+  await store.create(pendingGateInput(id, T0, { decision }));
   await store.setReviewers(id, REVIEWERS);
   await store.annotate(id, 'requesterSlackId', 'U_ANA');
   return id;

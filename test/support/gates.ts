@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NewGate } from '../../src/adapters/redis/gate-store.js';
 import type { Decision } from '../../src/core/decision.js';
+import { evidenceHash } from '../../src/core/evidence-hash.js';
 import type { BoundedAction, GateRequest } from '../../src/core/gate-request.js';
 
 export const EXAMPLES_DIR = join(import.meta.dirname, '../../examples');
@@ -35,6 +37,28 @@ export function reviewDecision(overrides: Partial<Decision> = {}): Decision {
     rules: [{ rule: 'prod-review', outcome: 'review', mode: 'enforce', explanation: 'production changes need review' }],
     policyVersion: 'sha256:test',
     protectedTarget: false,
+    ...overrides,
+  };
+}
+
+/**
+ * A new `pending_review` gate for terraform-apply-prod (requester ana.silva@example.com), as
+ * store-level tests hand it to `GateStore.create`: reviewed by `reviewDecision()`, its review
+ * window 15 minutes from `at`.
+ */
+export function pendingGateInput(id: string, at: number, overrides: Partial<NewGate> = {}): NewGate {
+  const request = exampleAction('terraform-apply-prod');
+  return {
+    id,
+    agentId: 'terraform-bot',
+    request,
+    delivery: {},
+    evidenceHash: evidenceHash(request as unknown as Record<string, unknown>),
+    decision: reviewDecision(),
+    createdAt: at,
+    state: 'pending_review',
+    reviewDeadline: at + 900_000,
+    audit: { event: 'create', actor: 'agent:terraform-bot', at },
     ...overrides,
   };
 }
