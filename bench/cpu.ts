@@ -81,3 +81,9 @@ export function perRequest(share: CpuShare, load: { requests: number; cpuMs: num
   const f = (ms: number) => (ms / load.requests).toFixed(3);
   return `app main thread ${f(share.mainMs)} ms + other app threads ${f(share.otherMs)} ms, Redis ${f(share.redisMs)} ms, load generator ${f(load.cpuMs)} ms`;
 }
+
+/** The same shares per request, as benchmark figures (ms). */
+export function perRequestFigures(share: CpuShare, load: { requests: number; cpuMs: number }): Record<string, number> {
+  const f = (ms: number) => ms / load.requests;
+  return { cpuMainMsPerRequest: f(share.mainMs), cpuOtherMsPerRequest: f(share.otherMs), cpuRedisMsPerRequest: f(share.redisMs), cpuGeneratorMsPerRequest: f(load.cpuMs) };
+}

@@ -5,7 +5,7 @@ import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { Redis } from 'ioredis';
 import { startChild } from './child.js';
-import { perRequest, startCpuCount, type CpuShare } from './cpu.js';
+import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -110,10 +110,7 @@ export async function benchIntake(): Promise<BenchResult> {
         quarterRate,
         quarterP50Ms: quarter.p50Ms,
         quarterP99Ms: quarter.p99Ms,
-        cpuMainMsPerRequest: cpu.mainMs / intake.requests,
-        cpuOtherMsPerRequest: cpu.otherMs / intake.requests,
-        cpuRedisMsPerRequest: cpu.redisMs / intake.requests,
-        cpuGeneratorMsPerRequest: intake.cpuMs / intake.requests,
+        ...perRequestFigures(cpu, intake),
       },
     };
   } finally {

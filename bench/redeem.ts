@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { idSource } from '../src/core/ids.js';
 import { startCountersign } from '../src/countersign.js';
 import { startChild } from './child.js';
-import { perRequest, startCpuCount, type CpuShare } from './cpu.js';
+import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -230,10 +230,7 @@ export async function benchRedeem(): Promise<BenchResult> {
         healthz_per_second: health.throughput,
         redeem_without_http_per_second: direct.perSecond,
         redeem_without_http_p99_ms: direct.p99,
-        cpu_main_ms_per_redeem: cpu.mainMs / closed.requests,
-        cpu_other_ms_per_redeem: cpu.otherMs / closed.requests,
-        cpu_redis_ms_per_redeem: cpu.redisMs / closed.requests,
-        cpu_generator_ms_per_redeem: closed.cpuMs / closed.requests,
+        ...perRequestFigures(cpu, closed),
       },
     };
   } finally {
