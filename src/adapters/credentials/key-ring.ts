@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GRANT_ALG, MAX_GRANT_TTL_SECONDS } from './grant-claims.js';
@@ -32,7 +33,8 @@ export interface KeyInfo {
 
 interface RingKey {
   kid: string;
-  privateKey: CryptoKey;
+  /** A Node KeyObject: grants are signed with node:crypto directly (see grant.ts). */
+  privateKey: KeyObject;
   publicKey: CryptoKey;
   publicJwk: PublicJwk;
   createdAt: number;
@@ -48,7 +50,10 @@ export interface WarnLogger {
 export const DEVELOPMENT_KEY_WARNING = 'no COUNTERSIGN_KEYS: grants are signed with a throwaway development key';
 
 async function importKey(stored: Pick<StoredKey, 'jwk' | 'createdAt' | 'activatesAt' | 'retiredAt'>): Promise<RingKey> {
-  const privateKey = (await importJWK(privateJwkOf(stored.jwk), GRANT_ALG, { extractable: false })) as CryptoKey;
+  const privateKey = createPrivateKey({ key: privateJwkOf(stored.jwk), format: 'jwk' });
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error(`key ${stored.jwk.kid} is not a P-256 key`);
+  }
   const publicJwk = publicJwkOf(stored.jwk);
   const publicKey = (await importJWK(publicJwk, GRANT_ALG)) as CryptoKey;
   return {
@@ -65,7 +70,7 @@ async function importKey(stored: Pick<StoredKey, 'jwk' | 'createdAt' | 'activate
 /**
  * The grant signing keys: which one signs now, and which public keys executors must still be
  * able to fetch. A snapshot of the key directory; `KeyRingWatcher` reloads it on a schedule.
- * Private keys are imported non-extractable and never leave this object except to sign.
+ * Private keys never leave this object except to sign (`current()` hands one to the minter).
  */
 export class KeyRing {
   readonly maxGrantTtlSeconds: number;
@@ -129,7 +134,7 @@ export class KeyRing {
   }
 
   /** The key that signs at `now` (default: the load time). */
-  current(now: number = this.loadedAt): { kid: string; privateKey: CryptoKey } {
+  current(now: number = this.loadedAt): { kid: string; privateKey: KeyObject } {
     const key = currentOf(
       this.keys.map((k) => ({ ...k, jwk: { kid: k.kid } })),
       now,

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { createPublicKey } from 'node:crypto';
+import { compactVerify, importJWK } from 'jose';
 import jwt from 'jsonwebtoken';
 import { GRANT_TYP, mintGrant, MAX_GRANT_TTL_SECONDS } from '../../../src/adapters/credentials/grant.js';
 import { KeyRing, rotateKeys } from '../../../src/adapters/credentials/key-ring.js';
@@ -64,6 +65,23 @@ describe('mintGrant', () => {
       approvers: ['U0REVIEW1', 'U0REVIEW2'],
       pol: 'sha256:policy-v1',
     });
+  });
+
+  test('jose verifies the grant as a compact JWS: ES256 with a 64-byte R‖S signature, claims intact', async () => {
+    // Setup: a grant whose requester has a non-ASCII name in an approver id, and the published key.
+    const { token, claims } = await mint({ approvers: ['U0REVIEW1', 'zoë@example.com'] });
+    const jwk = ring.publicJwks(T0).keys[0]!;
+
+    // Execution: jose's own compact verification, then the raw signature.
+    const { payload, protectedHeader } = await compactVerify(token, await importJWK(jwk, 'ES256'), { algorithms: ['ES256'] });
+    const signature = Buffer.from(token.split('.')[2]!, 'base64url');
+
+    // Validation
+    expect(protectedHeader).toEqual({ alg: 'ES256', typ: GRANT_TYP, kid: jwk.kid });
+    expect(JSON.parse(new TextDecoder().decode(payload))).toEqual(claims);
+    expect(claims.approvers).toContain('zoë@example.com');
+    expect(signature).toHaveLength(64);
+    expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
   });
 
   test('jsonwebtoken refuses the grant once a payload byte changed', async () => {
