@@ -17,7 +17,7 @@ import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { ReplayGuard } from './adapters/redis/replay-guard.js';
 import { announceExpiry, type AppContext, type GateObserver } from './app/ports.js';
-import { idSource } from './core/ids.js';
+import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import type { PolicyOverrides } from './core/policy/types.js';
 import { registerInteractions } from './adapters/slack/interactions.js';
@@ -85,7 +85,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     idempotency: new IdempotencyStore(redis),
     decide: (request, agentId, at) => evaluate({ request, agentId }, policy.current(), at, overrides),
     agent: (id) => lookupAgent(policy, id),
-    ids: idSource((n) => randomBytes(n)),
+    ids: idSource(bufferedRandom((n) => randomBytes(n))),
     now,
     logger,
     observers: options.observers ?? [],

@@ -13,7 +13,7 @@ import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { announceExpiry, type AppContext } from './app/ports.js';
 import { loadConfig, type Config } from './config.js';
 import { isCountersignError } from './core/errors.js';
-import { idSource } from './core/ids.js';
+import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import { createLogger } from './logger.js';
 
@@ -45,7 +45,7 @@ export async function startWorkers(options: {
     idempotency: new IdempotencyStore(redis),
     decide: (request, agentId, at) => evaluate({ request, agentId }, policy.current(), at, {}),
     agent: (id) => policy.current().agents.get(id),
-    ids: idSource((n) => randomBytes(n)),
+    ids: idSource(bufferedRandom((n) => randomBytes(n))),
     now: Date.now,
     logger,
     observers: [],

@@ -237,14 +237,9 @@ function approversOf(gate: Gate): string[] {
   return [...new Set(voters)].sort();
 }
 
-function kidOf(token: string): string {
-  const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
-  return typeof header.kid === 'string' ? header.kid : '';
-}
-
 function grantNote(grant: MintedGrant) {
   const c = grant.claims;
-  return { jti: c.jti, kid: kidOf(grant.token), iat: c.iat, exp: c.exp, audience: c.aud, approvers: c.approvers };
+  return { jti: c.jti, kid: grant.kid, iat: c.iat, exp: c.exp, audience: c.aud, approvers: c.approvers };
 }
 
 /** The audit entry of the redeem: the grant and what it rests on (approval policy, policy now). */
@@ -255,7 +250,7 @@ function redeemEntry(actor: string, now: number, gate: Gate, grant: MintedGrant,
     actor,
     at: now,
     grantId: c.jti,
-    kid: kidOf(grant.token),
+    kid: grant.kid,
     exp: c.exp,
     audience: c.aud,
     approvers: c.approvers,

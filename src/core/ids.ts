@@ -43,3 +43,22 @@ export function idSource(randomBytes: (n: number) => Uint8Array): IdSource {
     grantId: (now) => `gr_${ulidBody(now, randomBytes(10))}`,
   };
 }
+
+/**
+ * Hands out random bytes from chunks of `chunk` bytes drawn at once: a gate or grant id needs
+ * 10, and one `randomBytes(4096)` costs about what one `randomBytes(10)` does. Each byte is
+ * handed out once; a request larger than a chunk is drawn on its own.
+ */
+export function bufferedRandom(draw: (n: number) => Uint8Array, chunk = 4096): (n: number) => Uint8Array {
+  let pool: Uint8Array = new Uint8Array(0);
+  let used = 0;
+  return (n) => {
+    if (n > chunk) return draw(n);
+    if (used + n > pool.length) {
+      pool = draw(chunk);
+      used = 0;
+    }
+    used += n;
+    return pool.subarray(used - n, used);
+  };
+}

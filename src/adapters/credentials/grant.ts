@@ -29,6 +29,8 @@ export interface MintContext {
 
 export interface MintedGrant {
   token: string;
+  /** The signing key's id (the token's `kid` header). */
+  kid: string;
   claims: GrantClaims;
   /** Epoch ms (= `claims.exp` × 1000). */
   expiresAt: number;
@@ -88,7 +90,7 @@ export async function mintGrant(gate: Gate, ctx: MintContext): Promise<MintedGra
   const claims = grantClaimsFor(gate, { ...ctx, maxGrantTtlSeconds: ctx.ring.maxGrantTtlSeconds });
   const { kid, privateKey } = ctx.ring.current(ctx.now);
   const token = signEs256Jwt({ alg: GRANT_ALG, typ: GRANT_TYP, kid }, claims, privateKey);
-  return { token, claims, expiresAt: claims.exp * 1000 };
+  return { token, kid, claims, expiresAt: claims.exp * 1000 };
 }
 
 /**

@@ -135,6 +135,27 @@ describe('AgentAuthenticator', () => {
       expect(JSON.stringify({ m: err.message, d: err.details })).not.toContain('ORPHAN_BOT_SECRET');
     });
 
+    test('a secret changed or removed in the environment takes effect on the next request', async () => {
+      // Setup: orphan-bot gets a secret and authenticates once (its decoded key is remembered).
+      const first = generateWebhookSecret();
+      const second = generateWebhookSecret();
+      env.ORPHAN_BOT_SECRET = first;
+      try {
+        expect((await auth.authenticate(hmacRequest('orphan-bot', first))).id).toBe('orphan-bot');
+
+        // Execution + validation: after a rotation the old secret is refused and the new one works.
+        env.ORPHAN_BOT_SECRET = second;
+        expect((await failure(auth.authenticate(hmacRequest('orphan-bot', first)))).code).toBe(ErrorCode.BadSignature);
+        expect((await auth.authenticate(hmacRequest('orphan-bot', second))).id).toBe('orphan-bot');
+
+        // Removed: refused again, fail closed.
+        delete env.ORPHAN_BOT_SECRET;
+        expect((await failure(auth.authenticate(hmacRequest('orphan-bot', second)))).details.reason).toBe('secret_missing');
+      } finally {
+        delete env.ORPHAN_BOT_SECRET;
+      }
+    });
+
     test('an executor cannot call agent routes, nor an agent executor routes', async () => {
       const asAgent = await failure(auth.authenticate(hmacRequest('grant-runner', EXECUTOR_SECRET)));
       expect(asAgent.code).toBe(ErrorCode.Unauthenticated);

@@ -101,6 +101,8 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 export class AgentAuthenticator {
   private readonly now: () => number;
   private readonly oidc: OidcVerifier;
+  /** Decoded HMAC keys by secret variable, with the text they were decoded from (a changed value is decoded again). */
+  private readonly hmacKeys = new Map<string, { text: string; key: Buffer }>();
 
   constructor(private readonly deps: AgentAuthenticatorDeps) {
     this.now = deps.now ?? Date.now;
@@ -205,6 +207,10 @@ export class AgentAuthenticator {
         }),
       };
     }
+    const secretEnv = (agent as HmacRegistration).auth.secretEnv;
+    const text = this.deps.env[secretEnv];
+    const known = this.hmacKeys.get(secretEnv);
+    if (known && known.text === text) return { agent: agent as HmacRegistration, key: known.key };
     const status = secretProblem(agent as HmacRegistration, this.deps.env);
     if (!Buffer.isBuffer(status)) {
       // Fail closed, and say so without naming the variable or anything about its value.
@@ -214,6 +220,7 @@ export class AgentAuthenticator {
         }),
       };
     }
+    this.hmacKeys.set(secretEnv, { text: text!, key: status });
     return { agent: agent as HmacRegistration, key: status };
   }
 }
