@@ -25,7 +25,8 @@ import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
-import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
+import { DEFAULT_BACKGROUND_OPTIONS, startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
+import { settleWithin } from './adapters/redis/settle-within.js';
 import { startAdmin, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
 
 export interface CountersignOptions {
@@ -110,6 +111,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   } else {
     logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');
   }
+  const graceMs = options.background?.closeTimeoutMs ?? DEFAULT_BACKGROUND_OPTIONS.closeTimeoutMs;
   const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack }, options.background);
   ctx.observers.push(...background.observers);
   const admin = await startAdmin(
@@ -151,13 +153,23 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     async close() {
       keyRing.stop();
       await slackApp?.stop();
-      await new Promise<void>((resolve) => {
+      // Requests under way get the grace period to finish (one waiting on a Redis that does
+      // not answer would hold the server open for good); what is left then is cut off.
+      const drained = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      if (!(await settleWithin(drained, graceMs))) {
+        logger.warn({ timeoutMs: graceMs }, 'requests still running at shutdown; closing their connections');
+        server.closeAllConnections();
+      }
       // After the HTTP side stopped taking requests: running jobs finish (or are released).
       await background.close();
-      await admin.close();
+      // Writing the last figures and audit copies needs Redis too: a bounded wait, and a warning
+      // when they could not be written (each gate's own chain holds its entries regardless).
+      if (!(await settleWithin(admin.close(), graceMs))) {
+        logger.warn({ timeoutMs: graceMs }, 'Redis did not answer at shutdown; the last figures and audit copies were not written');
+      }
     },
   };
 }

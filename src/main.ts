@@ -3,6 +3,7 @@ import { loadConfig } from './config.js';
 import { isCountersignError } from './core/errors.js';
 import { createLogger } from './logger.js';
 import { startPrivateRedis } from './adapters/redis/private-redis.js';
+import { quitWithin } from './adapters/redis/settle-within.js';
 import { startCountersign } from './countersign.js';
 import { provideDevelopmentSecrets } from './dev-secrets.js';
 
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await app.close();
-    await redis.quit().catch(() => redis.disconnect());
+    await quitWithin(redis, 2_000);
     await privateRedis?.stop();
     process.exit(0);
   };

@@ -6,6 +6,7 @@ import { PolicyStore } from './adapters/policy/load.js';
 import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
+import { quitWithin } from './adapters/redis/settle-within.js';
 import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp } from './adapters/slack/slack-app.js';
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     // Stop taking jobs, let running ones finish (or release them after the close timeout), then Redis.
     logger.info({ signal }, 'worker shutting down');
     await workers.close();
-    await redis.quit().catch(() => redis.disconnect());
+    await quitWithin(redis, 2_000);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

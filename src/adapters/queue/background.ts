@@ -7,6 +7,7 @@ import type { PolicySet } from '../../core/policy/types.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
 import type { SlackBroker } from '../slack/slack-broker.js';
 import type { SlackWrites } from '../slack/slack-writes.js';
+import { quitWithin, settleWithin } from '../redis/settle-within.js';
 import { ChannelLimiter } from './channel-limiter.js';
 import {
   DEFAULT_DELIVERY_OPTIONS,
@@ -235,20 +236,26 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     listParkedDeliveries: (start, end) => listParkedDeliveries(queues.deliveries, start, end),
     replayParkedDelivery: (id) => replayParkedDelivery(queues.deliveries, id),
     async close() {
-      const graceful = Promise.all(workers.map((w) => w.close()));
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), options.closeTimeoutMs);
-      });
-      if ((await Promise.race([graceful, timedOut])) === 'timeout') {
-        // Still running: let go. Their locks lapse and another worker takes the jobs over.
+      // Running jobs get closeTimeoutMs to finish. Worker.close(true) cannot cut that short once
+      // a graceful close is under way (BullMQ hands back the pending close), so a worker still
+      // busy then is disconnected: its locks lapse and another worker takes the jobs over.
+      const finished = await settleWithin(Promise.all(workers.map((w) => w.close())), options.closeTimeoutMs);
+      if (!finished) {
         logger.warn({ timeoutMs: options.closeTimeoutMs }, 'jobs still running at shutdown; releasing them');
-        await Promise.all(workers.map((w) => w.close(true)));
+        for (const worker of workers) void worker.disconnect().catch(() => undefined);
       }
-      clearTimeout(timer);
-      await Promise.all(Object.values(queues).map((q) => q.close()));
-      await connection.quit().catch(() => connection.disconnect());
-      if (jobRedis !== deps.redis) await jobRedis.quit().catch(() => jobRedis.disconnect());
+      // Both need Redis to answer; when it does not (paused, partitioned), the connections are
+      // dropped after a bounded wait instead of holding the process forever.
+      const closed = await settleWithin(
+        Promise.all(Object.values(queues).map((q) => q.close())).then(() => connection.quit()),
+        options.closeTimeoutMs,
+      );
+      if (!closed) {
+        logger.warn({ timeoutMs: options.closeTimeoutMs }, 'Redis did not answer at shutdown; dropping the queue connections');
+        for (const queue of Object.values(queues)) void queue.disconnect().catch(() => undefined);
+        connection.disconnect();
+      }
+      if (jobRedis !== deps.redis) await quitWithin(jobRedis, closed ? options.closeTimeoutMs : 0);
     },
   };
 }

@@ -77,7 +77,12 @@ export async function startPrivateRedis(options: { appendonly?: boolean; dir?: s
     async stop() {
       if (child.exitCode === null) {
         await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
+          // A server that does not exit on SIGTERM (paused, wedged) is killed after 5 s.
+          const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
           child.kill('SIGTERM');
         });
       }
