@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { canonicalJson } from '../../core/evidence-hash.js';
 import type { Gate, Vote } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
-import type { gateKeys } from './keys.js';
 
 /**
  * How a gate and its audit entries look in Redis: the pieces GateStore and its scripts'
@@ -37,29 +35,36 @@ export function auditArgs(entry: AuditEntry, ...between: Array<string | number>)
   return [json, ...between, digest];
 }
 
-/** The three hashes of a gate, in one MULTI (scripts write them together; so are they read). */
-export function gateReadTx(redis: Redis, keys: ReturnType<typeof gateKeys>) {
-  return redis.multi().hgetall(keys.gate).hgetall(keys.votes).hgetall(keys.notes);
+/** What read-gate-4.lua answers: the gate's hashes as flat field/value lists, and the chain's last link. */
+export type GateReadReply = [string[], string[], string[], string | null];
+
+/** A flat HGETALL list as an object. */
+function fieldsOf(flat: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!flat) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
 }
 
-export type TxReplies = Array<[Error | null, unknown]> | null;
-
-/** The gate from the replies of {@link gateReadTx} (undefined when there is none). */
-export function gateOf(replies: TxReplies): Gate | undefined {
-  const fields = replies?.[0]?.[1] as Record<string, string> | undefined;
-  if (!fields || !fields.record) return undefined;
-  const votes = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
-  const notes = (replies?.[2]?.[1] ?? {}) as Record<string, string>;
+/** The gate from the reply of read-gate-4.lua (undefined when there is none). */
+export function gateOf(reply: GateReadReply): Gate | undefined {
+  const fields = fieldsOf(reply[0]);
+  if (!fields.record) return undefined;
+  const votes: Vote[] = [];
+  const flatVotes = reply[1] ?? [];
+  for (let i = 1; i < flatVotes.length; i += 2) votes.push(JSON.parse(flatVotes[i]!) as Vote);
+  votes.sort((a, b) => a.at - b.at);
+  const annotations: Record<string, unknown> = {};
+  const flatNotes = reply[2] ?? [];
+  for (let i = 0; i + 1 < flatNotes.length; i += 2) annotations[flatNotes[i]!] = JSON.parse(flatNotes[i + 1]!) as unknown;
   const record = JSON.parse(fields.record) as GateRecord;
   const gate: Gate = {
     ...record,
     state: fields.state as GateState,
     version: Number(fields.version),
     updatedAt: Number(fields.updatedAt),
-    votes: Object.values(votes)
-      .map((v) => JSON.parse(v) as Vote)
-      .sort((a, b) => a.at - b.at),
-    annotations: Object.fromEntries(Object.entries(notes).map(([k, v]) => [k, JSON.parse(v) as unknown])),
+    votes,
+    annotations,
   };
   if (fields.reviewDeadline) gate.reviewDeadline = Number(fields.reviewDeadline);
   if (fields.executionDeadline) gate.executionDeadline = Number(fields.executionDeadline);

@@ -4,7 +4,7 @@ import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from './keys.js';
-import { auditArgs, gateOf, gateReadTx, type AuditEntry, type GateRecord } from './gate-codec.js';
+import { auditArgs, gateOf, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
 
@@ -284,13 +284,16 @@ export class GateStore {
     }
   }
 
-  /** A gate as stored and its audit chain's tail, read together in one transaction. */
+  /** A gate as stored and its audit chain's tail, read together in one step. */
   async readForRedeem(id: string): Promise<{ gate: Gate | undefined; auditTail: AuditTail | undefined }> {
+    const reply = await this.readGate(id, true);
+    const link = reply[3] ? (JSON.parse(reply[3]) as AuditLink) : undefined;
+    return { gate: gateOf(reply), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined };
+  }
+
+  private async readGate(id: string, withTail: boolean): Promise<GateReadReply> {
     const keys = gateKeys(id);
-    const replies = await gateReadTx(this.redis, keys).lindex(keys.audit, -1).exec();
-    const last = replies?.[3]?.[1] as string | null | undefined;
-    const link = last ? (JSON.parse(last) as AuditLink) : undefined;
-    return { gate: gateOf(replies), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined };
+    return (await runScript(this.redis, 'read-gate-4', [keys.gate, keys.votes, keys.notes, keys.audit], [withTail ? 1 : 0])) as unknown as GateReadReply;
   }
 
   private async auditTail(id: string): Promise<AuditTail | undefined> {
@@ -362,7 +365,7 @@ export class GateStore {
 
   /** Reads a gate as stored, without applying deadlines. */
   async read(id: string): Promise<Gate | undefined> {
-    return gateOf(await gateReadTx(this.redis, gateKeys(id)).exec());
+    return gateOf(await this.readGate(id, false));
   }
 
   /** Attaches a fact to a gate that does not change its state (e.g. the Slack message ref). */
