@@ -27,6 +27,8 @@ export interface RedeemInput {
   evidenceHash: string;
   /** The redeem request's Idempotency-Key, when sent (see {@link redeemGrant}). */
   idempotencyKey?: string;
+  /** A read of the gate already under way (sent with the request's replay check); the first attempt uses it. */
+  read?: ReturnType<AppContext['store']['readForRedeem']>;
 }
 
 export interface RedeemResult {
@@ -73,7 +75,7 @@ export async function redeemGrant(ctx: AppContext, grants: GrantPorts, input: Re
   // A gate read older than the gate makes the script ask for a grant once more; twice is enough.
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const now = ctx.now();
-    const { gate, auditTail } = await ctx.store.readForRedeem(input.gateId);
+    const { gate, auditTail } = await (attempt === 0 && input.read ? input.read : ctx.store.readForRedeem(input.gateId));
     if (!gate || gate.agentId !== input.agent.id) {
       throw new CountersignError(ErrorCode.GateNotFound, `no gate ${input.gateId}`, { details: { gateId: input.gateId } });
     }

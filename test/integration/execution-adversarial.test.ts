@@ -209,6 +209,24 @@ describe('redeem refuses', () => {
     expect(answer.body.state).toBe('pending_review');
   });
 
+  test('a redeem that reuses a webhook-id is refused as a replay and releases nothing', async () => {
+    // Setup: a request of the agent's (a cancel) used a webhook-id.
+    const gate = await approvedGate();
+    const webhookId = `msg_${randomUUID()}`;
+    const first = await as(t, AGENT, 'POST', `/v1/gates/${gate.id}/cancel`, { webhookId });
+    expect(first.status).toBe(200);
+
+    // Execution: a redeem of another approved gate with that webhook-id. The gate read goes out
+    // with the replay check; the refusal must come before anything acts on it.
+    const other = await approvedGate();
+    const copy = await as(t, AGENT, 'POST', `/v1/gates/${other.id}/redeem`, { json: { evidenceHash: other.hash }, webhookId });
+
+    // Validation: refused before anything happened; the gate is still approved and redeemable.
+    expectProblem(copy, 401, 'ERR_REPLAYED_MESSAGE');
+    expect((await t.app.ctx.store.read(other.id))!.state).toBe('approved');
+    expect((await redeem(t, AGENT, other.id, other.hash)).status).toBe(200);
+  });
+
   test('a malformed evidence hash is 422 and does not touch the gate', async () => {
     const gate = await approvedGate();
     const answer = await redeem(t, AGENT, gate.id, gate.hash.toUpperCase());

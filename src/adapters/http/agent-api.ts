@@ -7,12 +7,13 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { LIMITS } from '../../core/gate-request.js';
 import { GATE_ID } from '../../core/ids.js';
 import type { AgentRegistration } from '../../core/policy/agents.js';
+import type { AuthOptions } from './auth/authenticate.js';
 import { parseJsonObject, readBody, requireJsonContentType } from './body.js';
 import type { RouteRequest, Router } from './router.js';
 
 /** Authenticates an agent or executor from the raw request. */
 export interface Authenticator {
-  authenticate(req: { headers: IncomingHttpHeaders; rawBody: Buffer }, role?: 'agent' | 'executor'): Promise<AgentRegistration>;
+  authenticate(req: { headers: IncomingHttpHeaders; rawBody: Buffer }, role?: 'agent' | 'executor', options?: AuthOptions): Promise<AgentRegistration>;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -22,9 +23,10 @@ export async function authenticated(
   auth: Authenticator,
   request: RouteRequest,
   role: 'agent' | 'executor' = 'agent',
+  options: AuthOptions = {},
 ): Promise<{ agent: AgentRegistration; rawBody: Buffer }> {
   const rawBody = await readBody(request.req, LIMITS.bodyBytes);
-  const agent = await auth.authenticate({ headers: request.headers, rawBody }, role);
+  const agent = await auth.authenticate({ headers: request.headers, rawBody }, role, options);
   return { agent, rawBody };
 }
 

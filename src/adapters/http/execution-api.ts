@@ -1,7 +1,7 @@
 import { gateView } from '../../app/gate-view.js';
 import { introspect } from '../../app/introspect-grant.js';
 import type { AppContext } from '../../app/ports.js';
-import { redeemGrant, type GrantPorts } from '../../app/redeem-grant.js';
+import { redeemGrant, type GrantPorts, type RedeemInput } from '../../app/redeem-grant.js';
 import { reportOutcome } from '../../app/report-outcome.js';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GATE_ID } from '../../core/ids.js';
@@ -34,12 +34,16 @@ function optionalIdempotencyKey(request: RouteRequest): string | undefined {
  */
 export function mountExecutionApi(router: Router, ctx: AppContext, auth: Authenticator, grants: GrantPorts): void {
   router.on('POST', '/v1/gates/:id/redeem', async (request) => {
-    const { agent, rawBody } = await authenticated(auth, request);
+    // The gate read rides with the replay check (one round trip); redeemGrant uses it.
+    let read: RedeemInput['read'];
+    const alongside = () => (read = ctx.store.readForRedeem(gateIdParam(request)));
+    const { agent, rawBody } = await authenticated(auth, request, 'agent', { alongside });
     const body = jsonBody(request, rawBody);
     const key = optionalIdempotencyKey(request);
     const result = await redeemGrant(ctx, grants, {
       agent,
       gateId: gateIdParam(request),
+      ...(read ? { read } : {}),
       evidenceHash: body.evidenceHash as string,
       ...(key !== undefined ? { idempotencyKey: key } : {}),
     });

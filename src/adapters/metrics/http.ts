@@ -28,9 +28,9 @@ const AUTH_BYPASS: Partial<Record<string, string>> = {
  */
 export function countingAuthFailures(auth: Authenticator, metrics: MetricsPort): Authenticator {
   return {
-    async authenticate(req, role) {
+    async authenticate(req, role, options) {
       try {
-        return await auth.authenticate(req, role);
+        return await auth.authenticate(req, role, options);
       } catch (err) {
         const kind = isCountersignError(err) ? AUTH_BYPASS[err.code] : undefined;
         if (kind) metrics.bypassAttempt(kind);

@@ -83,6 +83,29 @@ describe('AgentAuthenticator', () => {
       expect((await auth.authenticate(other, 'executor')).id).toBe('grant-runner');
     });
 
+    test('a read sent alongside the replay check starts only for a verified sender in its role, and a replay still fails', async () => {
+      // Setup: a read that records when it starts.
+      const started: string[] = [];
+      const alongside = (label: string) => ({ alongside: async () => void started.push(label) });
+
+      // Execution
+      const request = hmacRequest('deploy-bot', DEPLOY_SECRET, { id: 'msg_alongside' });
+      expect((await auth.authenticate(request, 'agent', alongside('first'))).id).toBe('deploy-bot');
+      const replay = await failure(auth.authenticate(request, 'agent', alongside('replay')));
+      const forged = await failure(auth.authenticate(hmacRequest('deploy-bot', generateWebhookSecret()), 'agent', alongside('forged')));
+      const wrongRole = await failure(auth.authenticate(hmacRequest('grant-runner', EXECUTOR_SECRET), 'agent', alongside('executor')));
+      const throwing = { alongside: (): Promise<unknown> => { throw new Error('no such gate'); } };
+      const survived = await auth.authenticate(hmacRequest('deploy-bot', DEPLOY_SECRET), 'agent', throwing);
+
+      // Validation: a replay may start its read (sent before the guard answers), but is refused;
+      // no read for a bad signature or the wrong role; a read that throws does not fail authentication.
+      expect(started).toEqual(['first', 'replay']);
+      expect(replay.code).toBe(ErrorCode.ReplayedMessage);
+      expect(forged.code).toBe(ErrorCode.BadSignature);
+      expect(wrongRole.code).toBe(ErrorCode.Unauthenticated);
+      expect(survived.id).toBe('deploy-bot');
+    });
+
     test('a forged request does not use up the id it names', async () => {
       // Setup: an attacker without the secret sends the id the agent will use next.
       const forged = hmacRequest('deploy-bot', generateWebhookSecret(), { id: 'msg_next' });

@@ -36,6 +36,16 @@ export interface AuthRequest {
   rawBody: Buffer;
 }
 
+export interface AuthOptions {
+  /**
+   * A read to send with the replay check, on the HMAC path: one round trip instead of two. It
+   * starts only after the signature verified and only for a sender in the requested role, and
+   * its result is for the caller to use once `authenticate` resolved (a replay rejects
+   * first). It must not write: a replayed request may have started it.
+   */
+  alongside?: () => Promise<unknown>;
+}
+
 type HmacRegistration = AgentRegistration & { auth: { method: 'hmac'; secretEnv: string } };
 
 /** Why an HMAC agent cannot be authenticated by this server right now. */
@@ -120,7 +130,7 @@ export class AgentAuthenticator {
   }
 
   /** The registration that sent this request, with the given role (default `agent`). */
-  async authenticate(req: AuthRequest, role: 'agent' | 'executor' = 'agent'): Promise<AgentRegistration> {
+  async authenticate(req: AuthRequest, role: 'agent' | 'executor' = 'agent', options: AuthOptions = {}): Promise<AgentRegistration> {
     const authorization = header(req.headers, 'authorization');
     const named = header(req.headers, AGENT_HEADER);
     let agent: AgentRegistration;
@@ -138,7 +148,7 @@ export class AgentAuthenticator {
         });
       }
     } else if (named !== undefined) {
-      agent = await this.authenticateHmac(named, req);
+      agent = await this.authenticateHmac(named, req, role, options.alongside);
     } else {
       throw new CountersignError(
         ErrorCode.Unauthenticated,
@@ -160,7 +170,7 @@ export class AgentAuthenticator {
    * whether an agent exists, and the replay guard last, so that only a holder of the secret
    * can use up message ids.
    */
-  private async authenticateHmac(named: string, req: AuthRequest): Promise<AgentRegistration> {
+  private async authenticateHmac(named: string, req: AuthRequest, role: string, alongside?: () => Promise<unknown>): Promise<AgentRegistration> {
     const parsed = parseWebhookHeaders({
       id: header(req.headers, 'webhook-id'),
       timestamp: header(req.headers, 'webhook-timestamp'),
@@ -180,7 +190,17 @@ export class AgentAuthenticator {
         { details: { agentId: named } },
       );
     }
-    if (!(await this.deps.replay.firstSeen(resolved.agent.id, parsed.id))) {
+    const fresh = this.deps.replay.firstSeen(resolved.agent.id, parsed.id);
+    // Sent in the same tick, so an auto-pipelining connection carries both in one round trip.
+    // Only for a verified sender in the right role; a replay's read is dropped unused.
+    if (alongside && resolved.agent.role === role) {
+      try {
+        alongside().catch(() => undefined);
+      } catch {
+        // The caller reads on its own then.
+      }
+    }
+    if (!(await fresh)) {
       throw new CountersignError(ErrorCode.ReplayedMessage, 'this webhook-id was already used; sign each request with a new id', {
         details: { agentId: resolved.agent.id },
       });
