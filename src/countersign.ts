@@ -151,23 +151,26 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     background,
     admin,
     async close() {
+      // One grace period for the whole shutdown; a step that runs out of it is cut short.
+      const deadline = Date.now() + graceMs;
+      const left = () => Math.max(500, deadline - Date.now());
       keyRing.stop();
       await slackApp?.stop();
-      // Requests under way get the grace period to finish (one waiting on a Redis that does
-      // not answer would hold the server open for good); what is left then is cut off.
+      // Requests under way may finish (one waiting on a Redis that does not answer would hold
+      // the server open for good); what is left at the deadline is cut off.
       const drained = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      if (!(await settleWithin(drained, graceMs))) {
+      if (!(await settleWithin(drained, left()))) {
         logger.warn({ timeoutMs: graceMs }, 'requests still running at shutdown; closing their connections');
         server.closeAllConnections();
       }
       // After the HTTP side stopped taking requests: running jobs finish (or are released).
-      await background.close();
-      // Writing the last figures and audit copies needs Redis too: a bounded wait, and a warning
-      // when they could not be written (each gate's own chain holds its entries regardless).
-      if (!(await settleWithin(admin.close(), graceMs))) {
+      await background.close(deadline);
+      // Writing the last figures and audit copies needs Redis too: a warning when they could
+      // not be written in time (each gate's own chain holds its entries regardless).
+      if (!(await settleWithin(admin.close(), left()))) {
         logger.warn({ timeoutMs: graceMs }, 'Redis did not answer at shutdown; the last figures and audit copies were not written');
       }
     },

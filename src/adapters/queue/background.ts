@@ -55,9 +55,12 @@ export interface BackgroundOptions {
   /** A job whose worker stops renewing its lock (it died) is taken over after this. */
   lockDurationMs: number;
   stalledIntervalMs: number;
-  /** On close, running jobs get this long to finish before the workers let go of them. */
+  /** On close, requests and jobs under way get this long to finish (see Countersign.close). */
   closeTimeoutMs: number;
 }
+
+/** The least time a step of close() gets, even past its deadline. */
+const MIN_CLOSE_STEP_MS = 500;
 
 export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
   runWorkers: true,
@@ -109,8 +112,11 @@ export interface Background {
   revalidateNow(gateId: string): Promise<RevalidateNowResult>;
   listParkedDeliveries(start?: number, end?: number): Promise<ParkedDelivery[]>;
   replayParkedDelivery(jobId: string): Promise<boolean>;
-  /** Stops taking work, lets running jobs finish (up to closeTimeoutMs), closes the queues. */
-  close(): Promise<void>;
+  /**
+   * Stops taking work, lets running jobs finish, closes the queues: all by `deadline` (epoch
+   * ms; default closeTimeoutMs from now), each step given at least half a second.
+   */
+  close(deadline?: number): Promise<void>;
 }
 
 /**
@@ -235,27 +241,28 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     },
     listParkedDeliveries: (start, end) => listParkedDeliveries(queues.deliveries, start, end),
     replayParkedDelivery: (id) => replayParkedDelivery(queues.deliveries, id),
-    async close() {
-      // Running jobs get closeTimeoutMs to finish. Worker.close(true) cannot cut that short once
-      // a graceful close is under way (BullMQ hands back the pending close), so a worker still
+    async close(deadline = Date.now() + options.closeTimeoutMs) {
+      const left = () => Math.max(MIN_CLOSE_STEP_MS, deadline - Date.now());
+      // Running jobs get until the deadline. Worker.close(true) cannot cut that short once a
+      // graceful close is under way (BullMQ hands back the pending close), so a worker still
       // busy then is disconnected: its locks lapse and another worker takes the jobs over.
-      const finished = await settleWithin(Promise.all(workers.map((w) => w.close())), options.closeTimeoutMs);
+      const finished = await settleWithin(Promise.all(workers.map((w) => w.close())), left());
       if (!finished) {
         logger.warn({ timeoutMs: options.closeTimeoutMs }, 'jobs still running at shutdown; releasing them');
         for (const worker of workers) void worker.disconnect().catch(() => undefined);
       }
       // Both need Redis to answer; when it does not (paused, partitioned), the connections are
-      // dropped after a bounded wait instead of holding the process forever.
+      // dropped instead of holding the process forever.
       const closed = await settleWithin(
         Promise.all(Object.values(queues).map((q) => q.close())).then(() => connection.quit()),
-        options.closeTimeoutMs,
+        left(),
       );
       if (!closed) {
         logger.warn({ timeoutMs: options.closeTimeoutMs }, 'Redis did not answer at shutdown; dropping the queue connections');
         for (const queue of Object.values(queues)) void queue.disconnect().catch(() => undefined);
         connection.disconnect();
       }
-      if (jobRedis !== deps.redis) await quitWithin(jobRedis, closed ? options.closeTimeoutMs : 0);
+      if (jobRedis !== deps.redis) await quitWithin(jobRedis, closed ? left() : 0);
     },
   };
 }
