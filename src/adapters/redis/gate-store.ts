@@ -4,7 +4,7 @@ import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from './keys.js';
-import { auditArgs, gateOf, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
+import { auditArgs, entryArgs, gateOf, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
 
@@ -62,10 +62,7 @@ export class GateStore {
   /** Listeners set at wiring (see onDeadlineApplied); shared with stores made by withConnection. */
   private hooks: { deadlineApplied?: (gate: Gate, from: GateState) => Promise<void> } = {};
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly options: { retentionSeconds?: number } = {},
-  ) {
+  constructor(private readonly redis: Redis) {
     defineScripts(redis);
   }
 
@@ -81,7 +78,7 @@ export class GateStore {
       decision: input.decision,
       createdAt: input.createdAt,
     };
-    const audit = auditArgs(input.audit, this.options.retentionSeconds ?? '');
+    const audit = entryArgs(input.audit);
     // Everything about a new gate is known here: no read-back needed.
     const fresh: Gate = {
       ...record,
@@ -100,7 +97,7 @@ export class GateStore {
       input.reviewDeadline ?? '',
       input.executionDeadline ?? '',
       ...audit,
-      linkHash({ prev: GENESIS, digest: String(audit[audit.length - 1]), seq: 1, from: '', to: input.state }),
+      linkHash({ prev: GENESIS, digest: audit[1], seq: 1, from: '', to: input.state }),
     ]);
     // The index entries travel in the same round trip, behind the script (one connection runs
     // them in order, so they never name a gate that is not there yet). NX: a create that finds
@@ -147,9 +144,9 @@ export class GateStore {
     this.hooks.deadlineApplied = listener;
   }
 
-  /** The same store on another connection (same options, same listener). */
+  /** The same store on another connection (same listener). */
   withConnection(redis: Redis): GateStore {
-    const store = new GateStore(redis, this.options);
+    const store = new GateStore(redis);
     store.hooks = this.hooks;
     return store;
   }
@@ -342,8 +339,6 @@ export class GateStore {
     for (const [user, team] of members) flat.push(user, team ?? '');
     const tx = this.redis.multi().del(key);
     if (flat.length > 0) tx.hset(key, ...flat);
-    const ttl = this.options.retentionSeconds;
-    if (ttl) tx.expire(key, ttl);
     await tx.exec();
     if (reviewDeadline === undefined || members.size === 0) return;
     // An index, outside the gate's hash tag: best effort, as every index (readers check the gate).

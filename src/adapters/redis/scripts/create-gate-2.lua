@@ -12,9 +12,8 @@
   ARGV[4] review deadline (epoch ms) or ''
   ARGV[5] execution deadline (epoch ms) or ''
   ARGV[6] audit entry JSON
-  ARGV[7] TTL of the gate's keys in seconds ('' = keep)
-  ARGV[8] SHA-256 hex of the audit entry JSON
-  ARGV[9] the first link's hash
+  ARGV[7] SHA-256 hex of the audit entry JSON
+  ARGV[8] the first link's hash
 
   Returns
    { 1, version }  created
@@ -28,10 +27,6 @@ if ARGV[4] ~= '' then table.insert(fields, 'reviewDeadline'); table.insert(field
 if ARGV[5] ~= '' then table.insert(fields, 'executionDeadline'); table.insert(fields, ARGV[5]) end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('DEL', KEYS[2])
-redis.call('RPUSH', KEYS[2], cjson.encode({ seq = 1, prev = string.rep('0', 64), hash = ARGV[9], digest = ARGV[8],
+redis.call('RPUSH', KEYS[2], cjson.encode({ seq = 1, prev = string.rep('0', 64), hash = ARGV[8], digest = ARGV[7],
   from = '', to = ARGV[2], entry = ARGV[6] }))
-if ARGV[7] ~= '' then
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
-end
 return { 1, 1 }
