@@ -176,8 +176,23 @@ describe('client errors are problem+json with the right status', () => {
     expectProblem(await post(undefined, { raw: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }), 400, 'ERR_MALFORMED_JSON');
   });
 
-  test('a wrong content type is 415', async () => {
+  test('a body that names a member twice is 400, pointing at the repeat, and claims nothing', async () => {
+    // `"action"` twice: JSON.parse keeps the last, other parsers the first (I-JSON forbids it).
+    const idempotencyKey = randomUUID();
+    const raw = JSON.stringify(example('k8s-deploy-staging')).replace('"summary":', '"action":"iam.change","summary":');
+    const answer = await post(undefined, { raw, idempotencyKey });
+    expectProblem(answer, 400, 'ERR_MALFORMED_JSON');
+    expect(answer.body.errors).toEqual([{ pointer: '/action', message: 'names the member "action" more than once' }]);
+    // The key is still free: the well-formed body with it creates its gate.
+    const retried = await post(example('k8s-deploy-staging'), { idempotencyKey });
+    expect(retried.status).toBe(201);
+    expect(retried.body.action).toBe('k8s.deploy');
+  });
+
+  test('a wrong content type is 415, and so is a charset other than UTF-8', async () => {
     expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'text/plain' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+    expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'application/json; charset=latin1' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+    expect((await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'application/json; charset="UTF-8"' } })).status).toBe(201);
   });
 
   test('a body over 1 MiB is 413', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { firstDuplicateMember } from '../../core/duplicate-members.js';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 
 /**
@@ -25,17 +26,26 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks, size);
 }
 
-/** Refuses anything but a JSON content type (`application/json`, `application/*+json`). */
+/** Refuses anything but a JSON content type (`application/json`, `application/*+json`) in UTF-8. */
 export function requireJsonContentType(req: IncomingMessage): void {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type)) return;
+  const [media = '', ...params] = (req.headers['content-type'] ?? '').split(';');
+  const type = media.trim().toLowerCase();
+  if (type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type)) {
+    // JSON exchanged between systems is UTF-8 (RFC 8259 §8.1); a body declared otherwise would be misread.
+    const charset = params.map((p) => /^\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
+    if (charset === undefined || /^utf-?8$/i.test(charset)) return;
+    throw new CountersignError(ErrorCode.UnsupportedMediaType, `charset ${charset.slice(0, 40)} is not accepted; JSON is sent as UTF-8`);
+  }
   throw new CountersignError(
     ErrorCode.UnsupportedMediaType,
     type ? `content type ${type} is not accepted; send application/json` : 'no content type; send application/json',
   );
 }
 
-/** Parses JSON, refusing invalid UTF-8 and anything that is not an object at the top. */
+/**
+ * Parses JSON, refusing invalid UTF-8, anything that is not an object at the top, and objects
+ * that name a member twice (see firstDuplicateMember).
+ */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   let text: string;
   try {
@@ -51,6 +61,13 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CountersignError(ErrorCode.MalformedJson, 'the body must be a JSON object');
+  }
+  const repeated = firstDuplicateMember(text);
+  if (repeated) {
+    const message = `names the member ${JSON.stringify(repeated.name)} more than once`;
+    throw new CountersignError(ErrorCode.MalformedJson, `the body is not I-JSON: ${repeated.pointer} ${message} (parsers disagree on which one counts)`, {
+      issues: [{ pointer: repeated.pointer, message }],
+    });
   }
   return value as Record<string, unknown>;
 }

@@ -1,0 +1,72 @@
+/**
+ * I-JSON (RFC 7493 §2.3) forbids an object from naming a member twice, and RFC 8785 hashes
+ * I-JSON only. `JSON.parse` keeps the last of two equal names silently, while other parsers
+ * keep the first: a body with `"action": "k8s.deploy", …, "action": "iam.change"` would be
+ * one action to us and another to a proxy, an executor or a reviewer's tool. So bodies that
+ * repeat a name are refused, and this finds the first repeat.
+ */
+
+/** One open object or array, as the scan walks into it. */
+interface Frame {
+  /** The names seen so far (objects), or undefined (arrays). */
+  names: Set<string> | undefined;
+  /** Where this container sits in its parent (a member name or an array index). */
+  segment: string;
+  /** The last member name (objects) or the current index (arrays): where a child container sits. */
+  at: string;
+  index: number;
+}
+
+/** A JSON pointer token (RFC 6901). */
+const token = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * The first member an object repeats: its name and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
+ * `text` must be valid JSON (call it after `JSON.parse` succeeded). Iterative: no nesting
+ * depth can overflow the stack.
+ */
+export function firstDuplicateMember(text: string): { pointer: string; name: string } | undefined {
+  const stack: Frame[] = [];
+  let expectName = false;
+  const pointerOf = () =>
+    stack
+      .slice(1)
+      .map((f) => `/${token(f.segment)}`)
+      .join('');
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      for (; j < text.length; j += 1) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          j += 1;
+        } else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (expectName && top?.names) {
+        const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (top.names.has(name)) return { pointer: `${pointerOf()}/${token(name)}`, name };
+        top.names.add(name);
+        top.at = name;
+        expectName = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const parent = stack[stack.length - 1];
+      const object = c === 0x7b;
+      stack.push({ names: object ? new Set() : undefined, segment: parent?.at ?? '', at: '0', index: 0 });
+      expectName = object;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectName = false;
+    } else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top?.names) expectName = true;
+      else if (top) top.at = String((top.index += 1));
+    }
+  }
+  return undefined;
+}
