@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { validateMessage } from '../../blocks/limits.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
-import { eventually, type SlackTestApp } from '../support/slack.js';
+import { example } from '../support/gates.js';
+import { changeRecord, eventually, type SlackTestApp } from '../support/slack.js';
 import { command, requestGate, SECURITY_CHANNEL, startAdminApp } from './admin-support.js';
 
 let t: SlackTestApp;
@@ -85,6 +86,21 @@ describe('break-glass', () => {
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
   });
 
+  test("is refused on one's own request, recognised by Slack id even under another email, and reviewed by others only", async () => {
+    // Setup: requested for aiko (an admin) under an email alias her Slack profile does not show;
+    // the agent names her Slack id, and the change record resolved it.
+    const context = { ...example('terraform-apply-prod').context, requester: { email: 'aiko@corp-alias.example.com', slackUserId: demoUser('aiko').id } };
+    const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot', { context });
+    await eventually(() => changeRecord(t.slack, gate.id));
+
+    // Execution + validation: aiko cannot break the glass, nor review the break-glass of another admin.
+    expect((await command(t, 'aiko', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('requested on your behalf');
+    expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
+    expect((await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('approved by break-glass');
+    expect((await command(t, 'aiko', `review ${gate.id} ok all good from me`)).text).toContain('requested on your behalf');
+    expect((await t.app.admin.admin.postHoc.get(gate.id))?.reviews).toEqual([]);
+  });
+
   test('needs a real justification, a waiting gate and an admin', async () => {
     const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
     expect((await command(t, 'marta', `break-glass ${gate.id} urgent`)).text).toContain('at least 15 characters');
@@ -92,5 +108,29 @@ describe('break-glass', () => {
     await command(t, 'marta', `cancel ${gate.id}`);
     expect((await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('is cancelled');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('cancelled');
+  });
+});
+
+describe('break-glass while Slack cannot say who the admin is', () => {
+  // A fresh app: no profile is cached yet.
+  let fresh: SlackTestApp;
+  beforeAll(async () => {
+    fresh = await startAdminApp();
+  });
+  afterAll(async () => {
+    await fresh.close();
+  });
+
+  test('fails closed, and the failed lookup is not remembered', async () => {
+    // Setup: requested for someone Slack does not know (no Slack id to compare with); the
+    // lookup of the admin's own profile fails once.
+    const context = { ...example('terraform-apply-prod').context, requester: { email: 'contractor@partner.example.net' } };
+    const gate = await requestGate(fresh, 'terraform-apply-prod', 'terraform-bot', { context });
+    fresh.slack.failNext('users.info', 'ratelimited');
+
+    // Execution + validation: refused while jonas's email is unknown; allowed once Slack answers.
+    expect((await command(fresh, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('could not be read from Slack');
+    expect((await fresh.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
+    expect((await command(fresh, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('approved by break-glass');
   });
 });

@@ -68,15 +68,19 @@ export class ReviewerDirectory {
     });
   }
 
-  /** A user's email from their profile, lowercase (needs `users:read.email`). */
+  /**
+   * A user's email from their profile, lowercase (needs `users:read.email`); undefined when the
+   * profile has none or Slack could not be asked. A failed call is not remembered: the next
+   * one asks again (callers that check "is this the requester?" refuse without an email).
+   */
   async emailOf(userId: string): Promise<string | undefined> {
-    return this.cached(this.emails, userId, async () => {
-      try {
+    try {
+      return await this.cached(this.emails, userId, async () => {
         const res = await this.client.users.info({ user: userId });
         return res.user?.profile?.email?.toLowerCase();
-      } catch {
-        return undefined;
-      }
-    });
+      });
+    } catch {
+      return undefined;
+    }
   }
 }

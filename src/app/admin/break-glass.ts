@@ -4,11 +4,14 @@ import type { Gate } from '../../core/gate.js';
 import { notify } from '../ports.js';
 import { actorName, recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
+/** The gate note holding the requester's Slack id (written by the Slack change record). */
+const NOTE_REQUESTER = 'requesterSlackId';
+
 /** Shortest justification accepted: a break-glass must say why, in words someone can check later. */
 export const MIN_JUSTIFICATION = 15;
 
 /** Why a break-glass was refused (in `details.refusal`). */
-export type BreakGlassRefusal = 'protected_target' | 'not_permitted' | 'own_request' | 'justification';
+export type BreakGlassRefusal = 'protected_target' | 'not_permitted' | 'own_request' | 'identity_unknown' | 'justification';
 
 function refuse(refusal: BreakGlassRefusal, message: string, gateId: string): never {
   throw new CountersignError(ErrorCode.GateConflict, message, { details: { gateId, refusal } });
@@ -34,8 +37,10 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
   }
   if (gate.decision.protectedTarget) refuse('protected_target', `gate ${gate.id} touches a protected target: it can never be break-glassed`, gate.id);
   if (!gate.decision.review?.breakGlassAllowed) refuse('not_permitted', `the policy does not permit break-glass for gate ${gate.id}`, gate.id);
-  if (input.actor.email && input.actor.email.toLowerCase() === gate.request.context.requester.email.toLowerCase()) {
-    refuse('own_request', `gate ${gate.id} was requested on your behalf; someone else has to break the glass`, gate.id);
+  const own = requesterCheck(gate, input.actor);
+  if (own === 'requester') refuse('own_request', `gate ${gate.id} was requested on your behalf; someone else has to break the glass`, gate.id);
+  if (own === 'unknown') {
+    refuse('identity_unknown', 'your email could not be read from Slack, so it cannot be checked that this request is not yours; try again', gate.id);
   }
   if (justification.length < MIN_JUSTIFICATION) {
     refuse('justification', `a break-glass needs a justification of at least ${MIN_JUSTIFICATION} characters`, gate.id);
@@ -73,7 +78,7 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
 }
 
 /** Why a post-hoc review was refused (in `details.refusal`). */
-export type PostHocRefusal = 'no_break_glass' | 'own_break_glass' | 'own_request' | 'already_reviewed' | 'not_a_reviewer';
+export type PostHocRefusal = 'no_break_glass' | 'own_break_glass' | 'own_request' | 'identity_unknown' | 'already_reviewed' | 'not_a_reviewer';
 
 /**
  * Someone reviews a break-glass afterwards. A reviewer is an admin or a member of the gate's
@@ -92,9 +97,9 @@ export async function reviewBreakGlass(
   const actor = actorName(input.actor);
   if (record.actor === actor) return fail('own_break_glass', 'you broke the glass on this gate; two other people have to review it');
   const gate = await app.store.read(input.gateId);
-  if (gate && input.actor.email && input.actor.email.toLowerCase() === gate.request.context.requester.email.toLowerCase()) {
-    return fail('own_request', 'this gate was requested on your behalf; you cannot review it');
-  }
+  const own = gate ? requesterCheck(gate, input.actor) : 'unknown';
+  if (own === 'requester') return fail('own_request', 'this gate was requested on your behalf; you cannot review it');
+  if (own === 'unknown') return fail('identity_unknown', 'your email could not be read from Slack (or the gate is gone), so it cannot be checked that this request is not yours; try again');
   if (!input.isAdmin && !(await app.store.reviewers(input.gateId)).has(input.actor.slackId)) {
     return fail('not_a_reviewer', "only admins and the gate's reviewers can review a break-glass");
   }
@@ -103,4 +108,18 @@ export async function reviewBreakGlass(
   if (!added) return fail('already_reviewed', 'you reviewed this break-glass already; each person counts once');
   await admin.audit.admin({ event: 'break_glass_review', actor, at: now, gateId: input.gateId, verdict: input.verdict, note: input.note.trim(), reviews: after.reviews.length });
   return after;
+}
+
+/**
+ * Whether the actor is the person the gate was requested for, as the vote script decides it:
+ * by Slack id (the one the change record resolved from the requester's email, or the one the
+ * agent sent) or by email. 'unknown' when the actor's email could not be read: a bypass must
+ * fail closed, not pass because a lookup failed.
+ */
+function requesterCheck(gate: Gate, actor: AdminActor): 'requester' | 'other' | 'unknown' {
+  const requester = gate.request.context.requester;
+  const slackIds = [gate.annotations[NOTE_REQUESTER], requester.slackUserId].filter((id) => typeof id === 'string');
+  if (slackIds.includes(actor.slackId)) return 'requester';
+  if (!actor.email) return 'unknown';
+  return actor.email.toLowerCase() === requester.email.toLowerCase() ? 'requester' : 'other';
 }
