@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CountersignError, ErrorCode, type FieldIssue, isCountersignError } from '../../core/errors.js';
@@ -17,7 +17,10 @@ const POLICY_FILE = /\.ya?ml$/;
 export async function loadPolicySet(dir: string): Promise<PolicySet> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && POLICY_FILE.test(e.name)).map((e) => e.name);
+    // stat, not the directory entry: a symlink to a file counts (a Kubernetes ConfigMap mount is all symlinks).
+    const candidates = (await readdir(dir)).filter((name) => POLICY_FILE.test(name));
+    const isFile = await Promise.all(candidates.map((name) => stat(join(dir, name)).then((s) => s.isFile(), () => false)));
+    names = candidates.filter((_, i) => isFile[i]);
   } catch (cause) {
     throw new CountersignError(ErrorCode.PolicyInvalid, `cannot read the policy directory ${dir}: ${(cause as Error).message}`, {
       cause,

@@ -14,6 +14,9 @@ export interface YamlSource {
   lineOf(path: ReadonlyArray<string | number>): number;
 }
 
+/** Alias uses a file may expand (YAML's `maxAliasCount`). */
+const MAX_ALIASES = 100;
+
 /** Parses one policy file. Never throws: syntax errors are returned with their lines. */
 export function parseYamlSource(file: string, text: string): YamlSource {
   const lineCounter = new LineCounter();
@@ -28,9 +31,18 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     errors.push({ line: lineAt(extra.range[0]), message: 'a policy file holds one YAML document; split this one into its own file' });
   }
   const doc = list[0];
+  let data: unknown = null;
+  if (doc !== undefined) {
+    try {
+      // The alias limit stops a "billion laughs" file; past it the file is an error, never empty.
+      data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      errors.push({ line: 1, message: `${firstLine((err as Error).message)} (at most ${MAX_ALIASES} alias uses per file; write the rules out or split the file)` });
+    }
+  }
   return {
     file,
-    data: doc === undefined ? null : safeToJs(doc),
+    data,
     errors,
     lineOf: (path) => (doc === undefined ? 1 : lineAt(offsetOf(doc, path))),
   };
@@ -61,14 +73,6 @@ function offsetOf(doc: Document, path: ReadonlyArray<string | number>): number {
 function rangeStart(node: unknown): number | undefined {
   const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
   return range?.[0];
-}
-
-function safeToJs(doc: Document): unknown {
-  try {
-    return doc.toJS({ maxAliasCount: 100 });
-  } catch {
-    return null;
-  }
 }
 
 function firstLine(message: string): string {

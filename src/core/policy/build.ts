@@ -38,7 +38,9 @@ export function buildPolicySet(files: readonly PolicyFileInput[]): BuildResult {
   }
 
   issues.push(...checkPolicy(sources, broken, files[0]?.file ?? '(no policy files)'));
-  if (issues.length > 0) return { ok: false, issues };
+  // An unparsable file fails the set even when nothing else does: its syntax errors are the
+  // reader's to report, and what it held (the defaults, say) is missing.
+  if (issues.length > 0 || files.some((f) => f.unparsable === true)) return { ok: false, issues };
 
   const document: PolicyDocument = {
     environments: sources.environments.map((s) => s.value),

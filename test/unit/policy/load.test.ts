@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicySet, PolicyStore } from '../../../src/adapters/policy/load.js';
@@ -138,6 +138,29 @@ describe('loadPolicySet', () => {
       'agents.yaml': VALID['agents.yaml']!.replace('C0SECURITY', '#security'),
     });
     expect(issues.map((i) => i.pointer)).toEqual(['agents.yaml:8', 'catalog.yaml:4', 'rules.yaml:5', 'rules.yaml:7']);
+  });
+
+  test('a file that expands more aliases than allowed is an error, not an empty file', async () => {
+    const aliases = Array.from({ length: 101 }, (_, i) => `  - { id: r${i}, match: *m, outcome: allow }`).join('\n');
+    const issues = await issuesOf({ 'rules.yaml': `${VALID['rules.yaml']}  - id: anchor\n    match: &m { labels: [production-change] }\n    outcome: allow\n${aliases}\n` });
+    expect(issues).toEqual([{ pointer: 'rules.yaml:1', message: expect.stringContaining('at most 100 alias uses') }]);
+  });
+
+  test('a syntax error in the file that declares defaults: its line, not a crash', async () => {
+    const issues = await issuesOf({ 'agents.yaml': VALID['agents.yaml']!.replace('  securityChannel: C0SECURITY', ' securityChannel: C0SECURITY') });
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.every((i) => /^agents\.yaml:\d+$/.test(i.pointer))).toBe(true);
+    const duplicated = await issuesOf({ 'agents.yaml': `${VALID['agents.yaml']}defaults:\n  securityChannel: C0OTHER\n` });
+    expect(duplicated[0]).toEqual({ pointer: expect.stringMatching(/^agents\.yaml:\d+$/), message: expect.stringContaining('unique') });
+  });
+
+  test('policy files may be symlinks (a Kubernetes ConfigMap mounts them so)', async () => {
+    const real = await writeSet();
+    const linked = await mkdtemp(join(tmpdir(), 'countersign-policy-links-'));
+    dirs.push(linked);
+    for (const name of Object.keys(VALID)) await symlink(join(real, name), join(linked, name));
+    const fromLinks = await loadPolicySet(linked);
+    expect(fromLinks.version).toBe((await loadPolicySet(real)).version);
   });
 
   test('a missing defaults section and an empty directory are errors too', async () => {
