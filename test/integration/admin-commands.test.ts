@@ -113,6 +113,22 @@ describe('admin commands', () => {
     );
   });
 
+  test('a freeze is matched as environments are named (lowercase), and unfreeze says which pattern still covers a name', async () => {
+    // Execution: typed in capitals, the freeze still applies to staging.
+    const frozen = await command(t, 'marta', 'freeze Staging 1h capital letters');
+    expect(frozen.text).toContain('`staging` is frozen until');
+    expect((await requestGate(t, 'k8s-deploy-staging', 'deploy-bot')).state).toBe('pending_review');
+    expect((await command(t, 'marta', 'unfreeze STAGING')).text).toContain('Lifted');
+    expect((await requestGate(t, 'k8s-deploy-staging', 'deploy-bot')).state).toBe('approved');
+
+    // A pattern freeze: unfreezing one name it covers lifts nothing, and says so.
+    await command(t, 'marta', 'freeze stag* 1h pattern freeze');
+    const answer = await command(t, 'marta', 'unfreeze staging');
+    expect(answer.text).toContain('`stag*` still covers it');
+    expect((await requestGate(t, 'k8s-deploy-staging', 'deploy-bot')).state).toBe('pending_review');
+    expect((await command(t, 'marta', 'unfreeze stag*')).text).toContain('Lifted');
+  });
+
   test('observe → enforce changes the next decision, globally and per rule', async () => {
     const observe = await command(t, 'jonas', 'mode observe');
     expect(observe.text).toContain('*observe* mode');

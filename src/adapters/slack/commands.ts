@@ -5,7 +5,7 @@ import type { Message } from '../../../blocks/types.js';
 import type { AdminActor, AdminContext } from '../../app/admin/admin-context.js';
 import { adminCancel } from '../../app/admin/admin-cancel.js';
 import { breakGlass, reviewBreakGlass } from '../../app/admin/break-glass.js';
-import { freezeEnvironment, unfreezeEnvironment } from '../../app/admin/freeze.js';
+import { freezeEnvironment, runtimeFreezesCovering, unfreezeEnvironment } from '../../app/admin/freeze.js';
 import { setMode } from '../../app/admin/mode.js';
 import { buildReport, humanDuration } from '../../app/admin/report.js';
 import { isCountersignError } from '../../core/errors.js';
@@ -92,11 +92,20 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
       return replyText(`:white_check_mark: ${c.rule ? `Rule \`${c.rule}\`` : 'Every rule'} is now in *${c.mode}* mode, on every replica, from the next request on.\n${modeText(admin)}`);
     case 'freeze': {
       const f = await freezeEnvironment(admin, { environment: c.environment, durationMs: c.durationMs, reason: c.reason, actor });
-      return replyText(`:snowflake: \`${c.environment}\` is frozen until <!date^${Math.floor(Date.parse(f.to) / 1000)}^{date_short_pretty} {time}|${f.to}>: every action there that is not read-only goes to review. Lift it with \`/countersign unfreeze ${c.environment}\`.`);
+      const env = f.environments[0]!;
+      return replyText(`:snowflake: \`${env}\` is frozen until <!date^${Math.floor(Date.parse(f.to) / 1000)}^{date_short_pretty} {time}|${f.to}>: every action there that is not read-only goes to review. Lift it with \`/countersign unfreeze ${env}\`.`);
     }
     case 'unfreeze': {
       const lifted = await unfreezeEnvironment(admin, { environment: c.environment === 'all' ? 'all' : c.environment, actor });
-      if (lifted.length === 0) return replyText(`Nothing to lift: no runtime freeze covers \`${escapeMrkdwn(c.environment.slice(0, 64))}\`. (Freezes in policies/freezes.yaml are changed in git.)`);
+      if (lifted.length === 0) {
+        const name = escapeMrkdwn(c.environment.slice(0, 64));
+        const covering = c.environment === 'all' ? [] : runtimeFreezesCovering(admin, c.environment);
+        if (covering.length > 0) {
+          const patterns = covering.map((f) => `\`${f.environments.join(', ')}\``).join(', ');
+          return replyText(`Nothing lifted: no runtime freeze is set on \`${name}\` itself, but ${patterns} still cover${covering.length === 1 ? 's' : ''} it. Lift ${covering.length === 1 ? 'that one' : 'those'} with \`/countersign unfreeze <pattern>\`.`);
+        }
+        return replyText(`Nothing to lift: no runtime freeze covers \`${name}\`. (Freezes in policies/freezes.yaml are changed in git.)`);
+      }
       return replyText(`:sunny: Lifted ${lifted.map((f) => `\`${f.environments.join(', ')}\``).join(', ')}.`);
     }
     case 'policy':

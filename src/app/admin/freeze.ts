@@ -1,4 +1,5 @@
 import { CountersignError, ErrorCode } from '../../core/errors.js';
+import { compileGlobs } from '../../core/policy/patterns.js';
 import type { FreezeWindow } from '../../core/policy/types.js';
 import { recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
@@ -15,15 +16,18 @@ export function parseDuration(text: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
-/** Environment names and classes as freezes match them (globs allowed). */
-const ENVIRONMENT = /^[A-Za-z0-9*?][A-Za-z0-9_.*?-]{0,63}$/;
+/** Environment names and classes as freezes match them (globs allowed); names are lowercase. */
+const ENVIRONMENT = /^[a-z0-9*?][a-z0-9_.*?-]{0,63}$/;
 
 /**
  * Freezes an environment (or environment class) for a while: every action there that is not
  * read-only goes to review by the default reviewer set, whatever the rules say.
  */
 export async function freezeEnvironment(admin: AdminContext, input: { environment: string; durationMs: number; reason: string; actor: AdminActor }): Promise<FreezeWindow> {
-  if (!ENVIRONMENT.test(input.environment)) {
+  // Environment names are lowercase identifiers: `Staging` can only mean `staging` (matched as
+  // typed, it would freeze nothing while the reply said "frozen").
+  const environment = input.environment.toLowerCase();
+  if (!ENVIRONMENT.test(environment)) {
     throw new CountersignError(ErrorCode.InvalidRequest, `"${input.environment.slice(0, 64)}" is not an environment name`);
   }
   if (input.durationMs < MIN_FREEZE_MS || input.durationMs > MAX_FREEZE_MS) {
@@ -32,10 +36,10 @@ export async function freezeEnvironment(admin: AdminContext, input: { environmen
   const reason = input.reason.trim();
   if (reason.length === 0) throw new CountersignError(ErrorCode.InvalidRequest, 'a freeze needs a reason');
   const now = admin.app.now();
-  const slug = input.environment.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'env';
+  const slug = environment.replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'env';
   const freeze: FreezeWindow = {
     id: `admin-${slug}-${now.toString(36)}`.slice(0, 120),
-    environments: [input.environment],
+    environments: [environment],
     from: new Date(now).toISOString(),
     to: new Date(now + input.durationMs).toISOString(),
     outcome: 'review',
@@ -43,15 +47,22 @@ export async function freezeEnvironment(admin: AdminContext, input: { environmen
     exemptLabels: ['read-only'],
   };
   await admin.overrides.addFreeze(freeze);
-  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'freeze', freezeId: freeze.id, environment: input.environment, until: freeze.to }, 'environment frozen');
-  await recordAdminAction(admin, input.actor, 'freeze', { environment: input.environment, durationMs: input.durationMs, reason }, `frozen until ${freeze.to} (${freeze.id})`);
+  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'freeze', freezeId: freeze.id, environment, until: freeze.to }, 'environment frozen');
+  await recordAdminAction(admin, input.actor, 'freeze', { environment, durationMs: input.durationMs, reason }, `frozen until ${freeze.to} (${freeze.id})`);
   return freeze;
 }
 
 /** Lifts runtime freezes of an environment (or all of them). Freezes in the policy files stay. */
 export async function unfreezeEnvironment(admin: AdminContext, input: { environment: string | 'all'; actor: AdminActor }): Promise<FreezeWindow[]> {
-  const lifted = await admin.overrides.removeFreezes(input.environment);
-  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'unfreeze', environment: input.environment, lifted: lifted.map((f) => f.id) }, 'freeze lifted');
-  await recordAdminAction(admin, input.actor, 'unfreeze', { environment: input.environment }, lifted.length === 0 ? 'nothing to lift' : `lifted ${lifted.map((f) => f.id).join(', ')}`);
+  const environment = input.environment === 'all' ? 'all' : input.environment.toLowerCase();
+  const lifted = await admin.overrides.removeFreezes(environment);
+  admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'unfreeze', environment, lifted: lifted.map((f) => f.id) }, 'freeze lifted');
+  await recordAdminAction(admin, input.actor, 'unfreeze', { environment }, lifted.length === 0 ? 'nothing to lift' : `lifted ${lifted.map((f) => f.id).join(', ')}`);
   return lifted;
+}
+
+/** The runtime freezes whose environment patterns cover this environment (e.g. `stag*` for `staging`). */
+export function runtimeFreezesCovering(admin: AdminContext, environment: string): FreezeWindow[] {
+  const name = environment.toLowerCase();
+  return admin.overrides.snapshot().freezes.filter((f) => compileGlobs(f.environments).test(name));
 }
