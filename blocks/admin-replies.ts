@@ -36,6 +36,7 @@ export const READ_ONLY_USAGE = [
 ] as const;
 export const ADMIN_USAGE = [
   ['mode observe|enforce [rule]', 'switch every rule, or one rule'],
+  ['mode clear [rule]', 'drop that runtime switch: the policy files decide again'],
   ['freeze <environment> <duration> <reason>', 'e.g. `freeze production 4h incident 4711`: everything there goes to review'],
   ['unfreeze <environment>|all', 'lift runtime freezes'],
   ['policy reload', 'read the policy files again, on every replica'],

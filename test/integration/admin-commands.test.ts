@@ -144,6 +144,14 @@ describe('admin commands', () => {
     await command(t, 'jonas', 'mode enforce production-changes');
     expect((await requestGate(t, 'terraform-apply-prod', 'terraform-bot')).decision.mode).toBe('enforce');
     expect((await adminEntries()).filter((e) => e.command === 'mode' && e.actor === 'slack:U06AJ08XUI6')).toHaveLength(4);
+    // `clear` hands the decision back to the policy files, globally and per rule.
+    expect((await command(t, 'jonas', 'mode')).text).toContain('(runtime override)');
+    expect((await command(t, 'jonas', 'mode clear production-changes')).text).toContain('follows the policy files again');
+    const cleared = await command(t, 'jonas', 'mode clear');
+    expect(cleared.text).toContain('(policy default)');
+    expect(cleared.text).not.toContain('(runtime)');
+    expect(t.app.overrides.mode).toBeUndefined();
+    expect(t.app.overrides.ruleModes ?? {}).toEqual({});
   });
 
   test('overrides written by one process reach another within its refresh', async () => {

@@ -9,7 +9,7 @@ export type ParsedCommand =
   | { kind: 'pending' }
   | { kind: 'show'; gateId: string }
   | { kind: 'mode-show' }
-  | { kind: 'mode'; mode: RuleMode; rule?: string }
+  | { kind: 'mode'; mode: RuleMode | 'clear'; rule?: string }
   | { kind: 'freeze'; environment: string; durationMs: number; reason: string }
   | { kind: 'unfreeze'; environment: string }
   | { kind: 'policy'; sub: 'version' | 'reload' | 'test' }
@@ -58,8 +58,10 @@ export function parseCommand(text: string): ParsedCommand {
     case 'mode': {
       if (words.length === 0) return { kind: 'mode-show' };
       const mode = words[0]!.toLowerCase();
-      if (mode !== 'observe' && mode !== 'enforce') return { kind: 'usage', problem: '`mode observe|enforce [rule]`: the mode is observe or enforce' };
-      if (words.length > 2) return { kind: 'usage', problem: '`mode observe|enforce [rule]` takes at most one rule id' };
+      if (mode !== 'observe' && mode !== 'enforce' && mode !== 'clear') {
+        return { kind: 'usage', problem: '`mode observe|enforce|clear [rule]`: observe or enforce, or clear to go back to the policy files' };
+      }
+      if (words.length > 2) return { kind: 'usage', problem: '`mode observe|enforce|clear [rule]` takes at most one rule id' };
       const rule = words[1];
       if (rule !== undefined && !RULE_ID.test(rule)) return { kind: 'usage', problem: `"${rule.slice(0, 40)}" is not a rule id` };
       return { kind: 'mode', mode, ...(rule ? { rule } : {}) };

@@ -89,6 +89,9 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
       return replyText(modeText(admin));
     case 'mode':
       await setMode(admin, { mode: c.mode, ...(c.rule ? { rule: c.rule } : {}), actor });
+      if (c.mode === 'clear') {
+        return replyText(`:white_check_mark: ${c.rule ? `Rule \`${c.rule}\`` : 'The global mode'} follows the policy files again, on every replica, from the next request on.\n${modeText(admin)}`);
+      }
       return replyText(`:white_check_mark: ${c.rule ? `Rule \`${c.rule}\`` : 'Every rule'} is now in *${c.mode}* mode, on every replica, from the next request on.\n${modeText(admin)}`);
     case 'freeze': {
       const f = await freezeEnvironment(admin, { environment: c.environment, durationMs: c.durationMs, reason: c.reason, actor });
