@@ -140,6 +140,24 @@ describe('App Home', () => {
     });
   });
 
+  test('the requester and an excluded agent owner are reviewers who cannot vote: the gate is not in their queue', async () => {
+    // Setup: a production apply requested for ana, a payments owner (its reviewer set); an IAM
+    // change by iam-agent, whose owner tomas is in the security set and excluded by policy.
+    const apply = await requestGate(t, 'terraform-apply-prod', 'terraform-bot', { summary: 'Apply, requested by a reviewer' });
+    const iam = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent', { summary: 'IAM change, owner in the set' });
+    await eventually(() => changeRecord(t.slack, apply.id) && changeRecord(t.slack, iam.id), 10_000);
+    const queue = async (who: string) => (await t.app.admin.home.pending({ reviewer: demoUser(who).id, limit: 1_000 })).ids;
+
+    // Validation: both are recorded reviewers (the vote script refuses them by rule), yet their
+    // queues hold neither gate; the others in the sets see theirs.
+    expect((await t.app.ctx.store.reviewers(apply.id)).has(demoUser('ana').id)).toBe(true);
+    expect((await t.app.ctx.store.reviewers(iam.id)).has(demoUser('tomas').id)).toBe(true);
+    expect(await queue('ana')).not.toContain(apply.id);
+    expect(await queue('tomas')).not.toContain(iam.id);
+    expect(await queue('elena')).toContain(apply.id);
+    expect(await queue('grace')).toContain(iam.id);
+  });
+
   test("a requester sees their recent requests", async () => {
     const gate = await requestGate(t, 'k8s-deploy-staging', 'deploy-bot'); // on behalf of li.wei
     await openHome(t, 'li');

@@ -7,7 +7,7 @@ import type { Gate } from '../../core/gate.js';
 import { isTerminal } from '../../core/gate-state.js';
 import type { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
-import { NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
+import { nonVoters, NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
 import { SlackRateLimited, type MessageRef, type SlackWrites } from '../slack/slack-writes.js';
 import type { ChannelLimiter } from './channel-limiter.js';
 import { slackStateKey, SLACK_JOB } from './names.js';
@@ -104,12 +104,13 @@ export class SlackJobs {
     const existing = await store.reviewers(gateId);
     const merged = new Map<string, string | undefined>(await directory.members(set));
     for (const [user, team] of existing) merged.set(user, team);
-    await store.setReviewers(gateId, merged, gate.reviewDeadline);
-    if (gate.annotations[NOTE_REQUESTER] === undefined) {
+    let requesterSlackId = gate.annotations[NOTE_REQUESTER] as string | undefined;
+    if (requesterSlackId === undefined) {
       const requester = gate.request.context.requester;
-      const slackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
-      if (slackId) await store.annotate(gateId, NOTE_REQUESTER, slackId);
+      requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
+      if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
     }
+    await store.setReviewers(gateId, merged, gate.reviewDeadline, nonVoters(gate, requesterSlackId));
     gate = (await store.read(gateId))!;
     await this.slot(w, set.channel);
     const ref = await this.posted(w, await this.deps.postOnce.post(gateId, 'record', set.channel, broker.render(gate, set)));

@@ -5,7 +5,7 @@ import { activeDeadline, type Gate } from '../../core/gate.js';
 import type { PolicySet } from '../../core/policy/types.js';
 import type { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
-import type { SlackBroker } from '../slack/slack-broker.js';
+import { nonVoters, type SlackBroker } from '../slack/slack-broker.js';
 import type { SlackOutbox } from './slack-outbox.js';
 import type { ReviewerNudges } from './timers.js';
 
@@ -57,7 +57,7 @@ export class SlackNudges implements ReviewerNudges {
     if (!fallback) throw new Error(`reviewer set ${toSet} (escalation of gate ${gate.id}) is not defined`);
     const merged = new Map<string, string | undefined>(await directory.members(fallback));
     for (const [user, team] of await store.reviewers(gate.id)) merged.set(user, team);
-    await store.setReviewers(gate.id, merged, gate.reviewDeadline);
+    await store.setReviewers(gate.id, merged, gate.reviewDeadline, nonVoters(gate));
     await store.annotate(gate.id, NOTE_ESCALATED_TO, toSet);
     const first = broker.reviewerSetOf(gate);
     const text =

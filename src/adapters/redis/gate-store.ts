@@ -331,9 +331,16 @@ export class GateStore {
 
   /**
    * Records who may vote on a gate (user id → team label), resolved when it is posted. With the
-   * gate's review deadline, each reviewer's awaiting index (App Home) gets the gate too.
+   * gate's review deadline, each reviewer's awaiting index (App Home) gets the gate too, except
+   * `notAwaiting`: members the vote script refuses on this gate (see nonVoters), whose queue
+   * would otherwise offer buttons that can only be refused.
    */
-  async setReviewers(id: string, members: ReadonlyMap<string, string | undefined>, reviewDeadline?: number): Promise<void> {
+  async setReviewers(
+    id: string,
+    members: ReadonlyMap<string, string | undefined>,
+    reviewDeadline?: number,
+    notAwaiting: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     const key = gateKeys(id).reviewers;
     const flat: string[] = [];
     for (const [user, team] of members) flat.push(user, team ?? '');
@@ -343,7 +350,10 @@ export class GateStore {
     if (reviewDeadline === undefined || members.size === 0) return;
     // An index, outside the gate's hash tag: best effort, as every index (readers check the gate).
     const index = this.redis.pipeline();
-    for (const user of members.keys()) index.zadd(awaitingIndexKey(user), reviewDeadline, id).expire(awaitingIndexKey(user), AWAITING_KEEP_SECONDS);
+    for (const user of members.keys()) {
+      if (notAwaiting.has(user)) index.zrem(awaitingIndexKey(user), id);
+      else index.zadd(awaitingIndexKey(user), reviewDeadline, id).expire(awaitingIndexKey(user), AWAITING_KEEP_SECONDS);
+    }
     await index.exec().catch(() => undefined);
   }
 

@@ -14,6 +14,23 @@ import type { MessageRef, SlackWrites } from './slack-writes.js';
 export const NOTE_MESSAGE = 'slackMessage';
 export const NOTE_REQUESTER = 'requesterSlackId';
 export const NOTE_REQUESTER_DM = 'requesterDm';
+
+/**
+ * Slack ids among a gate's reviewers that the vote script refuses on it: the requester (the
+ * resolved id, or the one the agent sent) and, where the policy excludes them, the agent's
+ * owner when named by Slack id. (An owner or requester named only by email is refused by email
+ * at vote time; their queue may still list the gate.)
+ */
+export function nonVoters(gate: Gate, requesterSlackId?: string): Set<string> {
+  const out = new Set<string>();
+  for (const id of [requesterSlackId, gate.annotations[NOTE_REQUESTER], gate.request.context.requester.slackUserId]) {
+    if (typeof id === 'string' && id !== '') out.add(id);
+  }
+  const review = gate.decision.review ?? gate.decision.shadow?.review;
+  const owner = gate.decision.agentOwner;
+  if (review?.excludeAgentOwner && owner && !owner.includes('@')) out.add(owner);
+  return out;
+}
 export const NOTE_NOTICE = 'slackNote';
 export const NOTE_THREAD_REPLY = 'slackThreadReply';
 
@@ -76,10 +93,10 @@ export class SlackBroker implements GateObserver {
       logger.error({ gateId }, 'no reviewer set to post to');
       return undefined;
     }
-    await store.setReviewers(gateId, await directory.members(set), gate.reviewDeadline);
     const requester = gate.request.context.requester;
     const requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
     if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
+    await store.setReviewers(gateId, await directory.members(set), gate.reviewDeadline, nonVoters(gate, requesterSlackId));
     gate = (await store.read(gateId))!;
     const ref = await writes.post(set.channel, this.render(gate, set), {
       metadata: { event_type: 'countersign_gate', event_payload: { gate_id: gate.id } },
