@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { DENY_REASON_BLOCK } from '../../blocks/deny-modal.js';
 import { validateMessage, validateView } from '../../blocks/limits.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
 import { buttonClickPayload } from '../../src/sandbox/slack-interactions.js';
@@ -127,6 +128,10 @@ describe('dual control through the real receiver', () => {
     expect(empty.status).toBe(200);
     expect(empty.body).toMatchObject({ response_action: 'errors' });
     expect((await gate(id)).state).toBe('pending_review');
+    // Longer than the modal allows (a client that ignores max_length): refused the same way.
+    const long = await deny(t, id, 'grace', 'x'.repeat(500_000));
+    expect(long.body).toMatchObject({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: expect.stringContaining('2000') } });
+    expect((await gate(id)).votes).toEqual([]);
     await deny(t, id, 'omar', 'Scope it to the rotation secrets only');
     await eventually(async () => (await gate(id)).state === 'denied');
     const seen = await signedCall(t.app.url, 'iam-agent', t.secrets['iam-agent']!, 'GET', `/v1/gates/${id}`);

@@ -1,6 +1,6 @@
 import type { App, BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_VIEW_EVIDENCE } from '../../../blocks/change-record.js';
-import { CALLBACK_DENY, DENY_REASON_ACTION, DENY_REASON_BLOCK, parseDenyModalMetadata, renderDenyModal } from '../../../blocks/deny-modal.js';
+import { CALLBACK_DENY, DENY_REASON_ACTION, DENY_REASON_BLOCK, DENY_REASON_MAX, parseDenyModalMetadata, renderDenyModal } from '../../../blocks/deny-modal.js';
 import { ACTION_EVIDENCE_NEXT, ACTION_EVIDENCE_PREVIOUS, parseEvidenceModalMetadata, renderEvidenceModal } from '../../../blocks/evidence-modal.js';
 import { castVote } from '../../app/cast-vote.js';
 import type { AppContext } from '../../app/ports.js';
@@ -97,6 +97,11 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     const reason = view.state.values[DENY_REASON_BLOCK]?.[DENY_REASON_ACTION]?.value?.trim() ?? '';
     if (reason.length === 0) {
       await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'A reason is required: the agent and the audit trail receive it.' } });
+      return;
+    }
+    // The modal's max_length is the client's; the server holds the same line.
+    if (reason.length > DENY_REASON_MAX) {
+      await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: `At most ${DENY_REASON_MAX} characters, please.` } });
       return;
     }
     await ack();
