@@ -18,6 +18,23 @@ export interface AuditLink {
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** True when a parsed value has the shape of a link (damaged data must be reported, not crash a check). */
+export function isAuditLink(value: unknown): value is AuditLink {
+  if (typeof value !== 'object' || value === null) return false;
+  const l = value as Record<string, unknown>;
+  return (
+    Number.isInteger(l.seq) &&
+    typeof l.prev === 'string' && HEX64.test(l.prev) &&
+    typeof l.hash === 'string' &&
+    typeof l.digest === 'string' && HEX64.test(l.digest) &&
+    typeof l.from === 'string' &&
+    typeof l.to === 'string' &&
+    typeof l.entry === 'string'
+  );
+}
+
 /** The link hash: SHA-256 over prev and digest (32 raw bytes each), then `seq\nfrom\nto`. */
 export function linkHash(link: Pick<AuditLink, 'prev' | 'digest' | 'seq' | 'from' | 'to'>): string {
   return sha256(Buffer.concat([Buffer.from(link.prev, 'hex'), Buffer.from(link.digest, 'hex'), Buffer.from(`${link.seq}\n${link.from}\n${link.to}`, 'utf8')])).toString('hex');
@@ -45,6 +62,10 @@ export function verifyChain(raw: readonly string[]): ChainProblem[] {
       link = JSON.parse(text) as AuditLink;
     } catch {
       problems.push({ position, seq: undefined, problem: 'unreadable', detail: 'not JSON' });
+      return;
+    }
+    if (!isAuditLink(link)) {
+      problems.push({ position, seq: undefined, problem: 'unreadable', detail: 'not an audit link (fields missing or of the wrong type)' });
       return;
     }
     if (sha256(link.entry).toString('hex') !== link.digest) {

@@ -172,6 +172,38 @@ describe('audit verify', () => {
     expect(cutGate.out).toContain(`gate ${full.id} seq 6): removed`);
   });
 
+  test('deleting the whole deployment chain with its head is noticed: the copy watermarks still name what was copied', async () => {
+    const [log, head] = await Promise.all([t.redis.lrange(AUDIT_KEYS.log, 0, -1), t.redis.get(AUDIT_KEYS.head)]);
+    await t.redis.del(AUDIT_KEYS.log, AUDIT_KEYS.head);
+    const gone = await verify();
+    await t.redis.rpush(AUDIT_KEYS.log, ...log);
+    await t.redis.set(AUDIT_KEYS.head, head!);
+    expect(gone.code).toBe(1);
+    expect(gone.out).toContain(`gate ${full.id} seq 1): removed — gate ${full.id} was copied up to link 6, but the deployment chain holds none of its links`);
+  });
+
+  test('damaged data is reported as tampering, not a crash: a null link, a null record, a garbage head', async () => {
+    const key = `cs:{g:${full.id}}:audit`;
+    const restoreLink = await tamper(key, 2, () => 'null');
+    const restoreRecord = await tamper(AUDIT_KEYS.log, 1, () => '{}');
+    const head = (await t.redis.get(AUDIT_KEYS.head))!;
+    await t.redis.set(AUDIT_KEYS.head, 'garbage');
+    const damaged = await verify();
+    const traced = await cli(traceCommand, [full.id]);
+    const exported = await cli(auditCommand, ['export', '--since', '1h']);
+    await restoreLink();
+    await restoreRecord();
+    await t.redis.set(AUDIT_KEYS.head, head);
+    expect(damaged.code).toBe(1);
+    expect(damaged.out).toContain(`gate ${full.id} link at position 3: unreadable`);
+    expect(damaged.out).toMatch(/deployment chain record 2: unreadable — not a deployment record/);
+    expect(damaged.out).toContain('the stored head of the chain is not a head: garbage');
+    expect(traced.out).toContain('(unreadable link)');
+    expect(traced.out).toMatch(/position 3 \(seq \?\): unreadable/);
+    expect(exported.code).toBe(0);
+    expect(exported.out).toContain('{"unreadable":"{}"}');
+  });
+
   test('without REDIS_URL the command says so', async () => {
     let err = '';
     const code = await auditCommand(['verify'], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) }, env: {}, now: Date.now });
@@ -215,6 +247,22 @@ describe('trace', () => {
     expect(out).toContain('"aud":"iam-broker"');
     expect(out).toContain('by executor:iam-broker');
     expect(out).toContain('call AttachRolePolicy iam.attach_role_policy arn:aws:iam::111122223333:role/ci-deployer → 200');
+  });
+
+  test("a gate whose chain was deleted is not reported intact, nor one whose record is unreadable", async () => {
+    const key = `cs:{g:${full.id}}:audit`;
+    const chain = await t.redis.lrange(key, 0, -1);
+    await t.redis.del(key);
+    const noChain = await cli(traceCommand, [full.id]);
+    await t.redis.rpush(key, ...chain);
+    expect(noChain.out).toContain("the gate's audit chain is missing");
+    expect(noChain.out).not.toContain('chain intact');
+
+    const record = (await t.redis.hget(`cs:{g:${full.id}}:gate`, 'record'))!;
+    await t.redis.hset(`cs:{g:${full.id}}:gate`, 'record', '{"x":');
+    const badRecord = await cli(traceCommand, [full.id]);
+    await t.redis.hset(`cs:{g:${full.id}}:gate`, 'record', record);
+    expect(badRecord.out).toContain("the gate's record is unreadable");
   });
 
   test('an unknown gate and a malformed id are told apart', async () => {

@@ -66,6 +66,26 @@ export function nextRecord(
   return { ...base, hash: recordHash(base), entry: item.entry };
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** True when a parsed value has the shape of a record (damaged data must be reported, not crash a check). */
+export function isDeploymentRecord(value: unknown): value is DeploymentRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    Number.isInteger(r.pos) &&
+    typeof r.prev === 'string' && HEX64.test(r.prev) &&
+    typeof r.hash === 'string' &&
+    typeof r.digest === 'string' && HEX64.test(r.digest) &&
+    (r.kind === 'gate' || r.kind === 'admin') &&
+    typeof r.gateId === 'string' &&
+    Number.isInteger(r.seq) &&
+    typeof r.gateHash === 'string' &&
+    Number.isFinite(r.loggedAt) &&
+    typeof r.entry === 'string'
+  );
+}
+
 /** A problem found in either chain, named so that someone can go and look. */
 export interface AuditProblem {
   /** `deployment`: the deployment chain; `gate`: one gate's chain. */
@@ -98,6 +118,11 @@ export function verifyRecords(raw: readonly string[], start: { pos: number; prev
       r = JSON.parse(text) as DeploymentRecord;
     } catch {
       problems.push({ chain: 'deployment', position, problem: 'unreadable', detail: 'not JSON' });
+      records.push(undefined);
+      continue;
+    }
+    if (!isDeploymentRecord(r)) {
+      problems.push({ chain: 'deployment', position, problem: 'unreadable', detail: 'not a deployment record (fields missing or of the wrong type)' });
       records.push(undefined);
       continue;
     }

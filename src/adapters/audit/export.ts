@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { DeploymentRecord } from './deployment-chain.js';
+import { isDeploymentRecord, type DeploymentRecord } from './deployment-chain.js';
 import { AUDIT_KEYS } from './keys.js';
 
 /** One exported line: the record's chain fields and its entry, parsed. */
@@ -19,6 +19,12 @@ export interface ExportedRecord {
 }
 
 const PAGE = 1_000;
+
+/** ISO time of epoch ms; the number as text when it is no valid time (damaged data is exported, not dropped). */
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
 
 /** The time an entry is about: its own `at`, else when it was logged. */
 function timeOf(r: DeploymentRecord, entry: unknown): number {
@@ -40,6 +46,7 @@ export async function exportAudit(redis: Redis, since: number, write: (line: str
       let entry: unknown;
       try {
         r = JSON.parse(text) as DeploymentRecord;
+        if (!isDeploymentRecord(r)) throw new Error('not a record');
         entry = JSON.parse(r.entry);
       } catch {
         // An unreadable record is exported as is: hiding it would hide tampering.
@@ -50,7 +57,7 @@ export async function exportAudit(redis: Redis, since: number, write: (line: str
       if (timeOf(r, entry) < since) continue;
       const out: ExportedRecord = {
         pos: r.pos,
-        loggedAt: new Date(r.loggedAt).toISOString(),
+        loggedAt: isoTime(r.loggedAt),
         kind: r.kind,
         ...(r.kind === 'gate' ? { gateId: r.gateId, seq: r.seq, gateHash: r.gateHash } : {}),
         hash: r.hash,

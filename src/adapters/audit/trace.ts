@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import { isAuditLink, verifyChain, type AuditLink } from '../../core/audit-chain.js';
 import type { Gate } from '../../core/gate.js';
 import type { GateStore } from '../redis/gate-store.js';
 import { grantUsedKey } from '../redis/grant-ledger.js';
@@ -27,7 +27,10 @@ export interface GateTrace {
 
 type Entry = Record<string, unknown> & { event: string; actor?: string; at?: number };
 
-const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : '?');
+const iso = (ms: unknown) => {
+  const date = typeof ms === 'number' ? new Date(ms) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : '?';
+};
 const str = (v: unknown) => (v === undefined || v === null || v === '' ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
 
 /**
@@ -36,29 +39,42 @@ const str = (v: unknown) => (v === undefined || v === null || v === '' ? '—' :
  * the executor (while the ledger still holds it) → outcome and its calls.
  */
 export async function traceGate(redis: Redis, store: GateStore, gateId: string): Promise<GateTrace | undefined> {
-  const gate = await store.read(gateId);
+  let gate: Gate | undefined;
+  let recordProblem: string | undefined;
+  try {
+    gate = await store.read(gateId);
+  } catch (err) {
+    if (err instanceof SyntaxError) recordProblem = `the gate's record is unreadable (${err.message})`;
+    else throw err;
+  }
   const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
-  if (!gate && raw.length === 0) return undefined;
+  if (!gate && !recordProblem && raw.length === 0) return undefined;
   const problems = verifyChain(raw).map((p) => `position ${p.position} (seq ${p.seq ?? '?'}): ${p.problem} — ${p.detail}`);
+  if (recordProblem) problems.unshift(recordProblem);
+  // Every gate is created with its first link: a record without any link lost its chain.
+  if (gate && raw.length === 0) problems.unshift("the gate's audit chain is missing: it was removed");
   const steps: TraceStep[] = [];
   raw.forEach((text, i) => {
-    let link: AuditLink;
-    let entry: Entry;
+    let link: unknown;
+    let entry: unknown;
     try {
-      link = JSON.parse(text) as AuditLink;
-      entry = JSON.parse(link.entry) as Entry;
+      link = JSON.parse(text);
+      entry = isAuditLink(link) ? JSON.parse(link.entry) : undefined;
     } catch {
+      entry = undefined;
+    }
+    if (!isAuditLink(link) || typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       steps.push({ step: 'other', seq: i + 1, lines: ['(unreadable link)'] });
       return;
     }
-    steps.push(...stepsOf(entry, link, gate));
+    steps.push(...stepsOf(entry as Entry, link, gate));
   });
   const consumed = await consumption(redis, steps);
   if (consumed) {
     const i = steps.findIndex((s) => s.step === 'grant');
     steps.splice(i + 1, 0, consumed);
   }
-  return { gateId, state: gate?.state ?? 'unknown (record gone)', chainProblems: problems, links: raw.length, steps };
+  return { gateId, state: gate?.state ?? (recordProblem ? 'unknown (record unreadable)' : 'unknown (record gone)'), chainProblems: problems, links: raw.length, steps };
 }
 
 function stepsOf(e: Entry, link: AuditLink, gate: Gate | undefined): TraceStep[] {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { GENESIS, verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/audit-chain.js';
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
 import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
@@ -45,8 +45,10 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
     last = page.last;
   }
   const rawHead = await redis.get(AUDIT_KEYS.head);
-  const head = rawHead ? (JSON.parse(rawHead) as ChainHead) : undefined;
-  if (head && (head.pos !== last.pos || head.hash !== last.hash)) {
+  const head = rawHead ? readHead(rawHead) : undefined;
+  if (head === 'unreadable') {
+    problems.push({ chain: 'deployment', problem: 'unreadable', detail: `the stored head of the chain is not a head: ${rawHead!.slice(0, 80)}` });
+  } else if (head && (head.pos !== last.pos || head.hash !== last.hash)) {
     problems.push({
       chain: 'deployment',
       position: head.pos,
@@ -75,8 +77,8 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
     const bySeq = new Map<number, AuditLink>();
     for (const text of raw) {
       try {
-        const link = JSON.parse(text) as AuditLink;
-        bySeq.set(link.seq, link);
+        const link = JSON.parse(text) as unknown;
+        if (isAuditLink(link)) bySeq.set(link.seq, link);
       } catch {
         // reported by verifyChain
       }
@@ -97,7 +99,20 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
         problems.push({ ...where, problem: 'mismatch', detail: `gate ${gateId} link ${copy.seq} differs from what the deployment chain recorded` });
       }
     });
-    const copiedUpTo = Math.max(Number(copied[gateId] ?? '0'), held.at(-1)?.seq ?? 0);
+    // The watermark says how far this gate was copied: copies missing below it were removed
+    // from the deployment chain (cut from its end, or the whole chain deleted with its head).
+    const watermark = Number(copied[gateId] ?? '0');
+    const heldUpTo = held.at(-1)?.seq ?? 0;
+    if (Number.isInteger(watermark) && watermark > heldUpTo) {
+      problems.push({
+        chain: 'deployment',
+        gateId,
+        seq: heldUpTo + 1,
+        problem: 'removed',
+        detail: `gate ${gateId} was copied up to link ${watermark}, but the deployment chain holds ${heldUpTo === 0 ? 'none of its links' : `its links only up to ${heldUpTo}`}`,
+      });
+    }
+    const copiedUpTo = Math.max(watermark || 0, heldUpTo);
     if (raw.length > copiedUpTo) uncopied.push({ gateId, fromSeq: copiedUpTo + 1, toSeq: raw.length });
   }
   problems.sort((a, b) => (a.chain === b.chain ? (a.position ?? 0) - (b.position ?? 0) : a.chain === 'deployment' ? -1 : 1));
@@ -111,4 +126,13 @@ export function describeProblem(p: AuditProblem): string {
       ? `deployment chain record ${p.position ?? '?'}${p.gateId ? ` (gate ${p.gateId} seq ${p.seq})` : ''}`
       : `gate ${p.gateId} link at position ${p.position ?? '?'}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}`;
   return `${where}: ${p.problem.replace(/_/g, ' ')} — ${p.detail}`;
+}
+
+function readHead(text: string): ChainHead | 'unreadable' {
+  try {
+    const head = JSON.parse(text) as ChainHead | null;
+    return head && Number.isInteger(head.pos) && typeof head.hash === 'string' ? head : 'unreadable';
+  } catch {
+    return 'unreadable';
+  }
 }
