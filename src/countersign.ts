@@ -26,6 +26,7 @@ import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { DEFAULT_BACKGROUND_OPTIONS, startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
+import { checkDatabase } from './adapters/redis/database.js';
 import { settleWithin } from './adapters/redis/settle-within.js';
 import { startAdmin, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
 
@@ -72,6 +73,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
 
+  await checkDatabase(redis);
   const policy = await PolicyStore.open(config.COUNTERSIGN_POLICIES, logger);
   const overrides: PolicyOverrides = {};
   for (const problem of secretsStatus(policy.current().agents, env)) {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { PolicyStore } from './adapters/policy/load.js';
 import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 import { GateStore } from './adapters/redis/gate-store.js';
+import { checkDatabase } from './adapters/redis/database.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { quitWithin } from './adapters/redis/settle-within.js';
 import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
@@ -40,6 +41,7 @@ export async function startWorkers(options: {
 }): Promise<Workers> {
   const { config, redis, logger } = options;
   const env = options.env ?? process.env;
+  await checkDatabase(redis);
   const policy = await PolicyStore.open(config.COUNTERSIGN_POLICIES, logger);
   const ctx: AppContext = {
     store: new GateStore(redis),

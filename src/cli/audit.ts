@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { checkDatabase } from '../adapters/redis/database.js';
 import { exportAudit, parseSince } from '../adapters/audit/export.js';
 import { renderTrace, traceGate } from '../adapters/audit/trace.js';
 import { describeProblem, verifyAudit } from '../adapters/audit/verify.js';
@@ -39,12 +40,19 @@ export async function withRedis(io: AuditIo, work: (redis: Redis) => Promise<num
     io.stderr.write('countersign: REDIS_URL is not set; point it at the Redis that Countersign uses (e.g. redis://localhost:6379/0)\n');
     return 2;
   }
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+  let redis: Redis;
+  try {
+    redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+  } catch (err) {
+    io.stderr.write(`countersign: REDIS_URL is not a Redis URL (${(err as Error).message}); e.g. redis://localhost:6379/0\n`);
+    return 2;
+  }
   redis.on('error', () => undefined);
   try {
     await redis.connect();
+    await checkDatabase(redis);
   } catch (err) {
-    io.stderr.write(`countersign: cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}\n`);
+    io.stderr.write(`countersign: cannot use Redis at ${redactUrl(url)}: ${(err as Error).message}\n`);
     redis.disconnect();
     return 2;
   }

@@ -93,13 +93,16 @@ export async function policyCommand(argv: string[], io: PolicyIo): Promise<numbe
       return 0;
     }
   } catch (err) {
-    if (!isCountersignError(err) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // File problems (missing, a directory, unreadable) are the user's to fix: a message, not a stack.
+    if (!isCountersignError(err) && !FILE_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
     io.stderr.write(`${(err as Error).message}\n`);
     return 1;
   }
   io.stderr.write(USAGE);
   return 2;
 }
+
+const FILE_ERRORS = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM']);
 
 async function testCommand(dir: string, io: PolicyIo): Promise<number> {
   const report = await runCases(dir);

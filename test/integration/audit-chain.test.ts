@@ -210,6 +210,21 @@ describe('audit verify', () => {
     expect(code).toBe(2);
     expect(err).toContain('REDIS_URL is not set');
   });
+
+  test('a REDIS_URL naming a database Redis lacks, or no URL at all, is refused (not read as database 0)', async () => {
+    const run = async (url: string) => {
+      let err = '';
+      let out = '';
+      const code = await auditCommand(['verify'], { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: url }, now: Date.now });
+      return { code, err, out };
+    };
+    const missing = await run(testRedisUrl().replace(/\/\d+$/, '/99'));
+    expect(missing).toMatchObject({ code: 2, out: '' });
+    expect(missing.err).toContain('names database 99');
+    const garbage = await run('::::');
+    expect(garbage.code).toBe(2);
+    expect(garbage.err).toContain('REDIS_URL is not a Redis URL');
+  });
 });
 
 describe('audit export', () => {

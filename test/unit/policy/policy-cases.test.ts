@@ -149,5 +149,9 @@ describe('countersign policy', () => {
     const usage = capture();
     expect(await policyCommand(['explain'], usage.io)).toBe(2);
     expect(usage.err()).toContain('usage: countersign policy');
+    // A directory where a file is expected: a message and exit 1, not a stack trace.
+    const directory = capture();
+    expect(await policyCommand(['explain', join(REPO, 'examples'), '--dir', POLICIES], directory.io)).toBe(1);
+    expect(directory.err()).toContain('EISDIR');
   });
 });
