@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CountersignApiError, CountersignClient, CountersignClientError, evidenceHash, WaitTimeoutError, type GateView } from '../client/index.js';
 import { DEV_SECRETS_FILE } from '../dev-secrets.js';
+import { decodeWebhookSecret } from '../adapters/http/auth/standard-webhooks.js';
 
 /**
  * `countersign request <file.json>`: the agent protocol from a shell. Signs and submits the
@@ -182,6 +183,14 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
   if (!creds) {
     say(`countersign request: no credentials for ${agentId}: set ${secretEnvName(agentId)} (or COUNTERSIGN_TOKEN), or run a server on embedded defaults, which writes ${DEV_SECRETS_FILE}`);
     return EXIT.usage;
+  }
+  if ('secret' in creds) {
+    try {
+      decodeWebhookSecret(creds.secret);
+    } catch (err) {
+      say(`countersign request: the signing secret for ${agentId} is not usable: ${(err as Error).message} (set ${secretEnvName(agentId)} to the agent's whsec_… secret)`);
+      return EXIT.usage;
+    }
   }
   const client = new CountersignClient({ url, agentId, ...creds });
 

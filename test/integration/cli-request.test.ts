@@ -133,6 +133,10 @@ describe('countersign request', () => {
     expect(await wrong.code).toBe(EXIT.error);
     expect(wrong.stderr()).toMatch(/401 .*signature/i);
     expect(JSON.parse(wrong.stdout())).toMatchObject({ status: 401, code: 'ERR_BAD_SIGNATURE' });
+    // A secret that is no secret (too short) is a usage error too, said before anything is sent.
+    const short = inProcess([example('logs-read-only'), '--agent', 'ops-agent'], undefined, { COUNTERSIGN_AGENT_OPS_AGENT_SECRET: 'whsec_c2hvcnQ=' });
+    expect(await short.code).toBe(EXIT.usage);
+    expect(short.stderr()).toContain('signing secret for ops-agent is not usable: webhook secret is shorter than');
   }, 30_000);
 
   test('countersign help lists the request command and its exit codes', async () => {
