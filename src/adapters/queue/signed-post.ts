@@ -45,7 +45,30 @@ export async function signedPost(
     },
     body,
   });
-  // Read at most what we need: an agent's answer is small.
-  const text = (await res.text()).slice(0, 64 * 1024);
-  return { status: res.status, text };
+  return { status: res.status, text: await readAtMost(res, MAX_ANSWER_BYTES) };
+}
+
+/** The most of an agent's answer that is read: answers are small (a status, an evidence hash). */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * The first `limit` bytes of a response body as UTF-8; the rest is never read (the stream is
+ * cancelled), so an endpoint answering gigabytes costs no more memory than one answering 64 KiB.
+ */
+async function readAtMost(res: Response, limit: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks, size).subarray(0, limit).toString('utf8');
 }
