@@ -6,7 +6,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
-import { GRANT_ALG, GRANT_TYP, GrantClaimsSchema, type GrantClaims, type GrantResource } from '../adapters/credentials/grant-claims.js';
+import { GRANT_ALG, GRANT_TYP, GrantClaimsSchema, MAX_GRANT_TTL_SECONDS, type GrantClaims, type GrantResource } from '../adapters/credentials/grant-claims.js';
 
 export { GRANT_TYP, type GrantClaims, type GrantResource } from '../adapters/credentials/grant-claims.js';
 
@@ -135,6 +135,10 @@ function keySetFor(options: Pick<VerifyGrantOptions, 'jwks' | 'jwksUrl'>): JWTVe
  * ```
  */
 export async function verifyGrant(token: string, options: VerifyGrantOptions): Promise<GrantClaims> {
+  // A setting missing at runtime (an unset variable) must refuse, not skip the check.
+  if (typeof options.audience !== 'string' || options.audience === '') {
+    throw new GrantVerificationError(GrantErrorCode.Audience, 'verifyGrant needs the audience this executor is (options.audience); refusing without it');
+  }
   let keys: JWTVerifyGetKey;
   try {
     keys = keySetFor(options);
@@ -155,6 +159,9 @@ export async function verifyGrantWith(
 ): Promise<GrantClaims> {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) {
     throw new GrantVerificationError(GrantErrorCode.Malformed, 'grant is not a token of a plausible size');
+  }
+  if (typeof options.issuer !== 'string' || options.issuer === '') {
+    throw new GrantVerificationError(GrantErrorCode.Issuer, 'verifyGrant needs the issuer to trust (options.issuer); refusing without it');
   }
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
@@ -187,8 +194,19 @@ export async function verifyGrantWith(
     const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
     throw new GrantVerificationError(GrantErrorCode.Malformed, `grant claims do not have the grant's shape (${fields})`);
   }
-  if (options.expect) assertExpected(parsed.data, options.expect);
-  return parsed.data;
+  // Countersign never issues a grant that lives longer than MAX_GRANT_TTL_SECONDS, nor one dated
+  // in the future: such a token means a signing bug or a leaked key, not a grant.
+  const claims = parsed.data;
+  const tolerance = options.clockToleranceSeconds ?? 30;
+  if (claims.exp - claims.iat > MAX_GRANT_TTL_SECONDS || claims.nbf < claims.iat) {
+    throw new GrantVerificationError(GrantErrorCode.Malformed, `grant lifetime ${claims.exp - claims.iat} s is not one Countersign issues (at most ${MAX_GRANT_TTL_SECONDS} s)`);
+  }
+  const nowSeconds = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  if (claims.iat > nowSeconds + tolerance) {
+    throw new GrantVerificationError(GrantErrorCode.NotYetValid, `grant was issued in the future (iat ${claims.iat})`);
+  }
+  if (options.expect) assertExpected(claims, options.expect);
+  return claims;
 }
 
 function fromJose(err: unknown, kid: string): GrantVerificationError {

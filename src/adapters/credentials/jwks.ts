@@ -13,7 +13,8 @@ import type { KeyRing } from './key-ring.js';
  * longer than the time a rotation takes to reach every replica anyway (KeyRingWatcher reloads
  * every 60 s): 60 s, plus 30 s of stale-while-revalidate. The document is a few hundred bytes and
  * the ETag turns most refetches into 304s, so the short lifetime costs almost nothing.
- * For no gap at all behind caches, rotate with `--activate-after 120` (published before it signs).
+ * For no gap at all behind caches, rotate with `--activate-after 150` (published before it signs):
+ * up to 60 s until every replica reloads, plus 60 s of `max-age` and 30 s of stale-while-revalidate.
  */
 export const JWKS_CACHE = { maxAgeSeconds: 60, staleWhileRevalidateSeconds: 30 } as const;
 

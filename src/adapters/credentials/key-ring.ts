@@ -1,4 +1,4 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GRANT_ALG, MAX_GRANT_TTL_SECONDS } from './grant-claims.js';
@@ -54,6 +54,14 @@ async function importKey(stored: Pick<StoredKey, 'jwk' | 'createdAt' | 'activate
   if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new Error(`key ${stored.jwk.kid} is not a P-256 key`);
   }
+  // The published half must be the private key's own: a file whose x/y belong to another key
+  // would load and sign, and every grant would fail to verify, with nothing saying why. (Node
+  // takes x and y from the JWK as given, so the check is a signature, not a comparison.)
+  const probe = Buffer.from(`countersign key check ${stored.jwk.kid}`);
+  const published = createPublicKey({ key: publicJwkOf(stored.jwk), format: 'jwk' });
+  if (!verify('sha256', probe, published, sign('sha256', probe, privateKey))) {
+    throw new Error(`key ${stored.jwk.kid}: its public part (x, y) is not the public half of its private key (d)`);
+  }
   const publicJwk = publicJwkOf(stored.jwk);
   const publicKey = (await importJWK(publicJwk, GRANT_ALG)) as CryptoKey;
   return {
@@ -104,7 +112,7 @@ export class KeyRing {
       try {
         keys.push(await importKey(key));
       } catch (err) {
-        throw new CountersignError(ErrorCode.ConfigInvalid, `COUNTERSIGN_KEYS: ${key.file} does not hold a usable P-256 key`, {
+        throw new CountersignError(ErrorCode.ConfigInvalid, `COUNTERSIGN_KEYS: ${key.file} does not hold a usable P-256 key (${(err as Error).message})`, {
           cause: err,
         });
       }

@@ -149,6 +149,17 @@ describe('loading the key directory', () => {
     await configError(KeyRing.load(dir, lifecycle(T0)), /public-only\.json.*\bd\b/);
   });
 
+  test("a file whose public part is another key's is refused: it would sign grants nobody can verify", async () => {
+    const dir = tempKeyDir();
+    const { newKid } = await rotateKeys(dir, lifecycle(T0));
+    const other = tempKeyDir();
+    const { newKid: otherKid } = await rotateKeys(other, lifecycle(T0));
+    const jwk = JSON.parse(readFileSync(join(dir, `${newKid}.json`), 'utf8'));
+    const stranger = JSON.parse(readFileSync(join(other, `${otherKid}.json`), 'utf8'));
+    writeFileSync(join(dir, `${newKid}.json`), JSON.stringify({ ...jwk, x: stranger.x, y: stranger.y }), { mode: 0o600 });
+    await configError(KeyRing.load(dir, lifecycle(T0)), /is not the public half of its private key/);
+  });
+
   test('two files with the same kid are refused', async () => {
     const dir = tempKeyDir();
     const { newKid } = await rotateKeys(dir, lifecycle(T0));

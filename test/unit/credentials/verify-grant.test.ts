@@ -74,6 +74,22 @@ describe('verifyGrant accepts', () => {
 });
 
 describe('verifyGrant refuses', () => {
+  test('to run without an audience or an issuer (a missing setting must not skip the check)', async () => {
+    const noAudience = await refusal(verifyGrant(token, { ...options(), audience: undefined as unknown as string }));
+    expect(noAudience.code).toBe('ERR_GRANT_AUDIENCE');
+    const noIssuer = await refusal(verifyGrant(token, { ...options(), issuer: undefined as unknown as string }));
+    expect(noIssuer.code).toBe('ERR_GRANT_ISSUER');
+  });
+
+  test('a token with a lifetime no grant has, or issued in the future, even signed with the real key', async () => {
+    const iat = Math.floor(T0 / 1000);
+    const tenYears = await signWithRing({ ...claims, iat, nbf: iat, exp: iat + 10 * 365 * 86_400 });
+    expect((await refusal(verifyGrant(tenYears, options()))).code).toBe('ERR_GRANT_MALFORMED');
+    const future = iat + 10 * 365 * 86_400;
+    const postdated = await signWithRing({ ...claims, iat: future, nbf: iat, exp: future + 300 });
+    expect((await refusal(verifyGrant(postdated, options()))).code).toMatch(/^ERR_GRANT_(NOT_YET_VALID|MALFORMED)$/);
+  });
+
   test('a tampered payload', async () => {
     const [h, p, s] = token.split('.') as [string, string, string];
     const forged = `${h}.${b64({ ...part(p), resources: [{ type: 's3.bucket', id: 's3://anything' }] })}.${s}`;
