@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
@@ -78,6 +78,13 @@ export function publicJwkOf(file: Pick<KeyFile, 'kty' | 'crv' | 'x' | 'y' | 'kid
 
 const configError = (message: string, cause?: unknown) =>
   new CountersignError(ErrorCode.ConfigInvalid, message, cause === undefined ? {} : { cause });
+
+/** Key files that others than their owner may read (mode bits 0o077 set); `rotate` writes 0600. */
+export async function looseKeyFiles(dir: string): Promise<string[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort();
+  const modes = await Promise.all(names.map((n) => stat(join(dir, n)).then((s) => s.mode, () => 0)));
+  return names.filter((_, i) => (modes[i]! & 0o077) !== 0);
+}
 
 /** Reads and validates every `*.json` key file of `dir`. Any bad file stops the start: fail closed. */
 export async function readKeyFiles(dir: string): Promise<StoredKey[]> {

@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.js';
+import { looseKeyFiles } from './key-files.js';
 import { KeyRing } from './key-ring.js';
 
 /** How often replicas re-read COUNTERSIGN_KEYS. JWKS_CACHE's max-age is chosen to match. */
@@ -6,7 +7,7 @@ export const KEY_RELOAD_INTERVAL_MS = 60_000;
 
 export interface KeyRingWatcherOptions {
   maxGrantTtlSeconds: number;
-  logger: Pick<Logger, 'info' | 'error'>;
+  logger: Pick<Logger, 'info' | 'error' | 'warn'>;
   intervalMs?: number;
   /** Epoch ms; default Date.now. */
   clock?: () => number;
@@ -35,6 +36,10 @@ export class KeyRingWatcher {
   static async start(dir: string, options: KeyRingWatcherOptions): Promise<KeyRingWatcher> {
     const clock = options.clock ?? Date.now;
     const ring = await KeyRing.load(dir, { now: clock(), maxGrantTtlSeconds: options.maxGrantTtlSeconds });
+    const loose = await looseKeyFiles(dir);
+    if (loose.length > 0) {
+      options.logger.warn({ event: 'keys.loose_permissions', dir, files: loose }, `grant signing key files readable by others than their owner: ${loose.join(', ')}; chmod 600 them`);
+    }
     const watcher = new KeyRingWatcher(dir, ring, options);
     watcher.timer = setInterval(() => void watcher.reload(), options.intervalMs ?? KEY_RELOAD_INTERVAL_MS);
     watcher.timer.unref();

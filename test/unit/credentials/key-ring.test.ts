@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mintGrant } from '../../../src/adapters/credentials/grant.js';
 import { KeyRingWatcher } from '../../../src/adapters/credentials/key-ring-watcher.js';
@@ -160,6 +160,17 @@ describe('loading the key directory', () => {
     await configError(KeyRing.load(dir, lifecycle(T0)), /is not the public half of its private key/);
   });
 
+  test('a key file others can read loads, with a warning naming it', async () => {
+    const dir = tempKeyDir();
+    const { newKid } = await rotateKeys(dir, lifecycle(T0));
+    chmodSync(join(dir, `${newKid}.json`), 0o644);
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, error: () => undefined, warn: (_o: object, m: string) => void warnings.push(m) };
+    const watcher = await KeyRingWatcher.start(dir, { maxGrantTtlSeconds: MAX_TTL, logger: logger as never, clock: () => T0 });
+    watcher.stop();
+    expect(warnings).toEqual([expect.stringContaining(`${newKid}.json; chmod 600`)]);
+  });
+
   test('two files with the same kid are refused', async () => {
     const dir = tempKeyDir();
     const { newKid } = await rotateKeys(dir, lifecycle(T0));
@@ -199,10 +210,12 @@ describe('KeyRingWatcher', () => {
     let clock = T0;
     const infos: string[] = [];
     const errors: string[] = [];
-    const logger = { info: (_o: object, m: string) => void infos.push(m), error: (_o: object, m: string) => void errors.push(m) };
+    const warnings: string[] = [];
+    const logger = { info: (_o: object, m: string) => void infos.push(m), error: (_o: object, m: string) => void errors.push(m), warn: (_o: object, m: string) => void warnings.push(m) };
     const watcher = await KeyRingWatcher.start(dir, { maxGrantTtlSeconds: MAX_TTL, logger: logger as never, clock: () => clock });
     try {
       expect(watcher.ring.current().kid).toBe(first.newKid);
+      expect(warnings).toEqual([]); // rotate writes 0600
 
       // Execution: an operator rotates; the replica reloads.
       clock = T0 + 60 * S;
