@@ -20,19 +20,22 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** True when a parsed value has the shape of a link (damaged data must be reported, not crash a check). */
+/**
+ * The parsed value as an object carrying what every hash-chained record has (prev and digest as
+ * SHA-256 hex, hash and entry as text), or undefined: damaged data must be reported, not crash
+ * a check.
+ */
+export function chainFields(value: unknown): Record<string, unknown> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  const ok = typeof r.prev === 'string' && HEX64.test(r.prev) && typeof r.digest === 'string' && HEX64.test(r.digest) && typeof r.hash === 'string' && typeof r.entry === 'string';
+  return ok ? r : undefined;
+}
+
+/** True when a parsed value has the shape of a link. */
 export function isAuditLink(value: unknown): value is AuditLink {
-  if (typeof value !== 'object' || value === null) return false;
-  const l = value as Record<string, unknown>;
-  return (
-    Number.isInteger(l.seq) &&
-    typeof l.prev === 'string' && HEX64.test(l.prev) &&
-    typeof l.hash === 'string' &&
-    typeof l.digest === 'string' && HEX64.test(l.digest) &&
-    typeof l.from === 'string' &&
-    typeof l.to === 'string' &&
-    typeof l.entry === 'string'
-  );
+  const l = chainFields(value);
+  return l !== undefined && Number.isInteger(l.seq) && typeof l.from === 'string' && typeof l.to === 'string';
 }
 
 /** The link hash: SHA-256 over prev and digest (32 raw bytes each), then `seq\nfrom\nto`. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GENESIS } from '../../core/audit-chain.js';
+import { chainFields, GENESIS } from '../../core/audit-chain.js';
 
 /**
  * The deployment-wide audit chain: one hash-chained list that copies every link of every gate's
@@ -66,23 +66,17 @@ export function nextRecord(
   return { ...base, hash: recordHash(base), entry: item.entry };
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/** True when a parsed value has the shape of a record (damaged data must be reported, not crash a check). */
+/** True when a parsed value has the shape of a record (see chainFields). */
 export function isDeploymentRecord(value: unknown): value is DeploymentRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const r = value as Record<string, unknown>;
+  const r = chainFields(value);
   return (
+    r !== undefined &&
     Number.isInteger(r.pos) &&
-    typeof r.prev === 'string' && HEX64.test(r.prev) &&
-    typeof r.hash === 'string' &&
-    typeof r.digest === 'string' && HEX64.test(r.digest) &&
     (r.kind === 'gate' || r.kind === 'admin') &&
     typeof r.gateId === 'string' &&
     Number.isInteger(r.seq) &&
     typeof r.gateHash === 'string' &&
-    Number.isFinite(r.loggedAt) &&
-    typeof r.entry === 'string'
+    Number.isFinite(r.loggedAt)
   );
 }
 
