@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { startRecorders } from './adapters/admin/wiring.js';
+import { actionLabelFor } from './adapters/metrics/gate-stats.js';
 import { PolicyStore } from './adapters/policy/load.js';
 import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 import { GateStore } from './adapters/redis/gate-store.js';
@@ -54,6 +56,15 @@ export async function startWorkers(options: {
     observers: [],
   };
   ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
+  // What the jobs change (expiries, invalidations) is copied to the audit chain and counted here,
+  // as an API process does for its own changes.
+  const recorders = startRecorders({
+    redis,
+    now: ctx.now,
+    logger,
+    actionLabel: actionLabelFor((action) => policy.current().index.action(action) !== undefined),
+  });
+  ctx.observers.push(...recorders.observers);
   const slackApp = await createSlackApp(config, logger);
   let slack: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
   if (slackApp) {
@@ -68,7 +79,14 @@ export async function startWorkers(options: {
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
   process.on('SIGHUP', () => void policy.reload());
   logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version }, 'Countersign workers running');
-  return { ctx, background, close: () => background.close() };
+  return {
+    ctx,
+    background,
+    async close() {
+      await background.close();
+      await recorders.close();
+    },
+  };
 }
 
 async function main(): Promise<void> {

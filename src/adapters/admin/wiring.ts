@@ -73,10 +73,9 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
   const { redis, ctx, policy, logger } = deps;
   const now = ctx.now;
   const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
-  const audit = new DeploymentAuditLog(redis, { now, logger });
-  const stats = new GateStats(redis, { now, actionLabel, onError: (err) => logger.warn({ err }, 'could not write the shared figures; they are kept for the next write') });
+  const recorders = startRecorders({ redis, now, logger, actionLabel });
+  const { audit, stats, home } = recorders;
   const metrics = new PrometheusMetrics({ now, actionLabel, window: () => stats.window(7) });
-  const home = new HomeIndex(redis);
   const postHoc = new PostHocReviews(redis);
   const reload = async () => {
     const result = await policy.reload();
@@ -133,7 +132,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
 
   return {
     admin,
-    observers: [audit, stats, metrics, home, ...(appHome ? [appHome] : [])],
+    observers: [...recorders.observers, metrics, ...(appHome ? [appHome] : [])],
     metrics,
     stats,
     audit,
@@ -147,6 +146,39 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
       if (reminders) clearInterval(reminders);
       appHome?.close();
       runtime.stop();
+      await recorders.close();
+    },
+  };
+}
+
+/** What every process that changes gates records, whatever else it runs (see startRecorders). */
+export interface Recorders {
+  audit: DeploymentAuditLog;
+  stats: GateStats;
+  home: HomeIndex;
+  /** The three as gate observers. */
+  observers: GateObserver[];
+  /** Writes what is still held in memory (figures, audit copies). */
+  close(): Promise<void>;
+}
+
+/**
+ * The observers that keep shared records true: the deployment audit chain's copy of every gate
+ * link, the day's figures, and the reviewers' awaiting index. An API process gets them with the
+ * admin side (startAdmin); a workers-only process needs them too, or what its jobs change (an
+ * expiry, a revalidation's invalidation) would never be copied or counted.
+ */
+export function startRecorders(deps: { redis: Redis; now: () => number; logger: Logger; actionLabel: (action: string) => string }): Recorders {
+  const { redis, now, logger, actionLabel } = deps;
+  const audit = new DeploymentAuditLog(redis, { now, logger });
+  const stats = new GateStats(redis, { now, actionLabel, onError: (err) => logger.warn({ err }, 'could not write the shared figures; they are kept for the next write') });
+  const home = new HomeIndex(redis);
+  return {
+    audit,
+    stats,
+    home,
+    observers: [audit, stats, home],
+    async close() {
       await stats.flush().catch((err: unknown) => logger.warn({ err }, 'could not write the last shared figures'));
       await audit.close();
     },
