@@ -24,6 +24,11 @@ function isWebhookSecret(secret: string): boolean {
   }
 }
 
+/** Retention of finished gates when COUNTERSIGN_RETENTION_DAYS is not set. */
+export const DEFAULT_RETENTION_DAYS = 90;
+/** Longer than an Idempotency-Key is remembered (24 h), so a late retry never meets a retired gate's key. */
+export const MIN_RETENTION_DAYS = 2;
+
 /** The environment variables Countersign reads (DESIGN.md, "Configuration"). */
 export const ConfigSchema = z
   .object({
@@ -52,6 +57,15 @@ export const ConfigSchema = z
         .refine(isWebhookSecret, { message: `must be a Standard Webhooks secret: whsec_ and base64 of at least ${MIN_SECRET_BYTES} bytes` })
         .optional(),
     ),
+    /**
+     * How long a gate stays in Redis after reaching a final state, in days, or `forever`. Its
+     * audit links stay in the deployment chain either way (see GateRetention).
+     */
+    COUNTERSIGN_RETENTION_DAYS: optionalNonEmpty
+      .refine((v) => v === undefined || v === 'forever' || (/^\d+$/.test(v) && Number(v) >= MIN_RETENTION_DAYS && Number(v) <= 36_500), {
+        message: `must be a whole number of days from ${MIN_RETENTION_DAYS} to 36500, or forever`,
+      })
+      .transform((v): number | 'forever' => (v === undefined ? DEFAULT_RETENTION_DAYS : v === 'forever' ? 'forever' : Number(v))),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   })
   .superRefine((c, ctx) => {
@@ -85,4 +99,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Public base URL used as the grant issuer and in links. */
 export function publicUrl(config: Config, port: number): string {
   return config.COUNTERSIGN_PUBLIC_URL ?? `http://localhost:${port}`;
+}
+
+/** The retention of finished gates in milliseconds, undefined when they are kept forever. */
+export function retentionMs(config: Pick<Config, 'COUNTERSIGN_RETENTION_DAYS'>): number | undefined {
+  const days = config.COUNTERSIGN_RETENTION_DAYS;
+  return days === 'forever' ? undefined : days * 86_400_000;
 }

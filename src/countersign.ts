@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { publicUrl, type Config } from './config.js';
+import { publicUrl, retentionMs, type Config } from './config.js';
 import { MAX_GRANT_TTL_SECONDS } from './adapters/credentials/grant-claims.js';
 import { KeyRing } from './adapters/credentials/key-ring.js';
 import { KeyRingWatcher } from './adapters/credentials/key-ring-watcher.js';
@@ -28,7 +28,8 @@ import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { DEFAULT_BACKGROUND_OPTIONS, startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 import { checkDatabase } from './adapters/redis/database.js';
 import { settleWithin } from './adapters/redis/settle-within.js';
-import { startAdmin, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
+import { startAdmin, startRecorders, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
+import { actionLabelFor } from './adapters/metrics/gate-stats.js';
 
 export interface CountersignOptions {
   config: Config;
@@ -114,10 +115,28 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');
   }
   const graceMs = options.background?.closeTimeoutMs ?? DEFAULT_BACKGROUND_OPTIONS.closeTimeoutMs;
-  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack }, options.background);
+  const recorders = startRecorders({
+    redis,
+    store: ctx.store,
+    now,
+    logger,
+    actionLabel: actionLabelFor((action) => policy.current().index.action(action) !== undefined),
+    retentionMs: retentionMs(config),
+  });
+  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, options.background);
   ctx.observers.push(...background.observers);
   const admin = await startAdmin(
-    { redis, ctx, policy, policyDir: config.COUNTERSIGN_POLICIES, overrides, adminGroup: config.COUNTERSIGN_ADMIN_GROUP, logger, slack: slack && slackApp ? { app: slackApp, writes: slack.writes, directory: slack.directory } : undefined },
+    {
+      redis,
+      ctx,
+      policy,
+      policyDir: config.COUNTERSIGN_POLICIES,
+      overrides,
+      adminGroup: config.COUNTERSIGN_ADMIN_GROUP,
+      logger,
+      slack: slack && slackApp ? { app: slackApp, writes: slack.writes, directory: slack.directory } : undefined,
+      recorders,
+    },
     options.admin,
   );
   ctx.observers.push(...admin.observers);

@@ -15,7 +15,7 @@ import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { announceExpiry, type AppContext } from './app/ports.js';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, retentionMs, type Config } from './config.js';
 import { isCountersignError } from './core/errors.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
@@ -63,6 +63,8 @@ export async function startWorkers(options: {
     now: ctx.now,
     logger,
     actionLabel: actionLabelFor((action) => policy.current().index.action(action) !== undefined),
+    store: ctx.store,
+    retentionMs: retentionMs(config),
   });
   ctx.observers.push(...recorders.observers);
   const slackApp = await createSlackApp(config, logger);
@@ -74,7 +76,7 @@ export async function startWorkers(options: {
     ctx.observers.push(broker);
     slack = { broker, writes, directory };
   }
-  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack }, { ...options.background, runWorkers: true });
+  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, { ...options.background, runWorkers: true });
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
   process.on('SIGHUP', () => void policy.reload());

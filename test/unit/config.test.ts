@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
-import { loadConfig } from '../../src/config.js';
+import { IDEMPOTENCY_TTL_SECONDS } from '../../src/adapters/redis/idempotency-store.js';
+import { loadConfig, MIN_RETENTION_DAYS, retentionMs } from '../../src/config.js';
 import { isCountersignError } from '../../src/core/errors.js';
 
 const REPO = join(import.meta.dirname, '../..');
@@ -38,6 +39,10 @@ describe('configuration from the environment', () => {
     ['COUNTERSIGN_ADMIN_GROUP', { COUNTERSIGN_ADMIN_GROUP: 'platform-admins' }],
     ['COUNTERSIGN_DELIVERY_SECRET', { COUNTERSIGN_DELIVERY_SECRET: 'whsec_c2hvcnQ=' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: '1' }],
+    ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: '2.5' }],
+    ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: 'never' }],
+    ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: '36501' }],
   ])('a bad %s stops the start and is named (%j)', (name, env) => {
     expect(refusal(env)).toMatch(new RegExp(`^invalid configuration:[\\s\\S]*\\b${name}\\b`));
   });
@@ -49,6 +54,15 @@ describe('configuration from the environment', () => {
     expect(message).toMatch(/LOG_LEVEL/);
     expect(message).toMatch(/COUNTERSIGN_DELIVERY_SECRET/);
     expect(message).not.toContain(secret.slice('whsec_'.length));
+  });
+
+  test('finished gates are kept 90 days unless COUNTERSIGN_RETENTION_DAYS says otherwise; the floor outlives an Idempotency-Key', () => {
+    expect(retentionMs(loadConfig({}))).toBe(90 * 86_400_000);
+    expect(retentionMs(loadConfig({ COUNTERSIGN_RETENTION_DAYS: '7' }))).toBe(7 * 86_400_000);
+    expect(retentionMs(loadConfig({ COUNTERSIGN_RETENTION_DAYS: 'forever' }))).toBeUndefined();
+    // A retry within the idempotency window must never meet a retired gate's key (it would make a new gate under the old id).
+    expect(MIN_RETENTION_DAYS * 86_400).toBeGreaterThan(IDEMPOTENCY_TTL_SECONDS);
+    expect(refusal({ COUNTERSIGN_RETENTION_DAYS: String(MIN_RETENTION_DAYS) })).toBeUndefined();
   });
 
   test('a delivery secret in the Standard Webhooks form is accepted', () => {

@@ -4,6 +4,8 @@ import type { AdminContext } from '../../app/admin/admin-context.js';
 import type { AppContext, GateObserver } from '../../app/ports.js';
 import type { PolicyOverrides } from '../../core/policy/types.js';
 import { DeploymentAuditLog } from '../audit/deployment-log.js';
+import { GateRetention } from '../audit/retention.js';
+import type { GateStore } from '../redis/gate-store.js';
 import type { Authenticator } from '../http/agent-api.js';
 import type { Router } from '../http/router.js';
 import { actionLabelFor, GateStats } from '../metrics/gate-stats.js';
@@ -48,6 +50,8 @@ export interface AdminDeps {
   adminGroup: string | undefined;
   logger: Logger;
   slack?: { app: SlackApp; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+  /** The process's recorders, when made before (see startRecorders); made here otherwise. */
+  recorders?: Recorders;
 }
 
 /** The admin and audit side of a process: observers, metrics, overrides, commands, App Home. */
@@ -73,7 +77,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
   const { redis, ctx, policy, logger } = deps;
   const now = ctx.now;
   const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
-  const recorders = startRecorders({ redis, now, logger, actionLabel });
+  const recorders = deps.recorders ?? startRecorders({ redis, store: ctx.store, now, logger, actionLabel });
   const { audit, stats, home } = recorders;
   const metrics = new PrometheusMetrics({ now, actionLabel, window: () => stats.window(7) });
   const postHoc = new PostHocReviews(redis);
@@ -156,7 +160,9 @@ export interface Recorders {
   audit: DeploymentAuditLog;
   stats: GateStats;
   home: HomeIndex;
-  /** The three as gate observers. */
+  /** Set unless gates are kept forever. */
+  retention?: GateRetention;
+  /** All of them as gate observers. */
   observers: GateObserver[];
   /** Writes what is still held in memory (figures, audit copies). */
   close(): Promise<void>;
@@ -168,16 +174,26 @@ export interface Recorders {
  * admin side (startAdmin); a workers-only process needs them too, or what its jobs change (an
  * expiry, a revalidation's invalidation) would never be copied or counted.
  */
-export function startRecorders(deps: { redis: Redis; now: () => number; logger: Logger; actionLabel: (action: string) => string }): Recorders {
+export function startRecorders(deps: {
+  redis: Redis;
+  store: GateStore;
+  now: () => number;
+  logger: Logger;
+  actionLabel: (action: string) => string;
+  /** How long finished gates stay (undefined: forever). */
+  retentionMs?: number | undefined;
+}): Recorders {
   const { redis, now, logger, actionLabel } = deps;
   const audit = new DeploymentAuditLog(redis, { now, logger });
   const stats = new GateStats(redis, { now, actionLabel, onError: (err) => logger.warn({ err }, 'could not write the shared figures; they are kept for the next write') });
   const home = new HomeIndex(redis);
+  const retention = deps.retentionMs === undefined ? undefined : new GateRetention(redis, { store: deps.store, audit, now, logger, retentionMs: deps.retentionMs });
   return {
     audit,
     stats,
     home,
-    observers: [audit, stats, home],
+    ...(retention ? { retention } : {}),
+    observers: [audit, stats, home, ...(retention ? [retention] : [])],
     async close() {
       await stats.flush().catch((err: unknown) => logger.warn({ err }, 'could not write the last shared figures'));
       await audit.close();

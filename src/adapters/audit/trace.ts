@@ -1,13 +1,16 @@
 import type { Redis } from 'ioredis';
-import { isAuditLink, verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/audit-chain.js';
 import type { Gate } from '../../core/gate.js';
 import type { GateStore } from '../redis/gate-store.js';
 import { grantUsedKey } from '../redis/grant-ledger.js';
 import { gateKeys } from '../redis/keys.js';
+import { verifyRecords, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
+import { AUDIT_KEYS } from './keys.js';
+import { retiredEntryOf, type RetiredEntry } from './retention.js';
 
 /** One step of a gate's story, from the user's intent to the calls the grant was used for. */
 export interface TraceStep {
-  /** intent · session · policy · vote · approval · break-glass · grant · consumed · outcome · other */
+  /** intent · session · policy · vote · approval · break-glass · grant · consumed · outcome · retired · other */
   step: string;
   at?: number;
   actor?: string;
@@ -48,7 +51,7 @@ export async function traceGate(redis: Redis, store: GateStore, gateId: string):
     else throw err;
   }
   const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
-  if (!gate && !recordProblem && raw.length === 0) return undefined;
+  if (!gate && !recordProblem && raw.length === 0) return traceRetired(redis, gateId);
   const problems = verifyChain(raw).map((p) => `position ${p.position} (seq ${p.seq ?? '?'}): ${p.problem} — ${p.detail}`);
   if (recordProblem) problems.unshift(recordProblem);
   // Every gate is created with its first link: a record without any link lost its chain.
@@ -134,6 +137,76 @@ function stepsOf(e: Entry, link: AuditLink, gate: Gate | undefined): TraceStep[]
     default:
       return [{ ...base, step: 'other', lines: [`${e.event}${e.reason ? `: ${str(e.reason)}` : ''}${e.detail ? ` (${str(e.detail)})` : ''} · ${link.from || '∅'} → ${link.to}`] }];
   }
+}
+
+const PAGE = 1_000;
+
+/**
+ * A gate that retention removed (or any gate whose own keys are gone): its story from the copies
+ * the deployment chain holds, checked against the record that retired it. The whole chain is
+ * read and verified on the way, so a copy that was altered is named.
+ */
+async function traceRetired(redis: Redis, gateId: string): Promise<GateTrace | undefined> {
+  const copies: DeploymentRecord[] = [];
+  const problems: string[] = [];
+  let retirement: (RetiredEntry & { loggedAt: number }) | undefined;
+  const total = await redis.llen(AUDIT_KEYS.log);
+  let last: ChainHead = { pos: 0, hash: GENESIS };
+  for (let start = 0; start < total; start += PAGE) {
+    const page = verifyRecords(await redis.lrange(AUDIT_KEYS.log, start, start + PAGE - 1), { pos: last.pos + 1, prev: last.hash });
+    for (const p of page.problems) {
+      if (p.gateId === gateId || p.gateId === undefined) problems.push(`deployment chain record ${p.position ?? '?'}: ${p.problem.replace(/_/g, ' ')} — ${p.detail}`);
+    }
+    for (const r of page.records) {
+      if (r?.kind === 'gate' && r.gateId === gateId) copies.push(r);
+      const retired = r?.kind === 'admin' ? retiredEntryOf(r.entry) : undefined;
+      if (retired?.gateId === gateId) retirement = { ...retired, loggedAt: r!.loggedAt };
+    }
+    last = page.last;
+  }
+  if (copies.length === 0 && !retirement) return undefined;
+  copies.forEach((c, i) => {
+    if (c.seq !== i + 1) problems.push(`the deployment chain's copies skip or repeat: expected link ${i + 1}, found link ${c.seq}`);
+  });
+  const final = copies.at(-1);
+  if (!retirement) problems.unshift("the gate's record and chain are gone, and no retirement was recorded: they were removed");
+  else if (!final || final.seq !== retirement.links || final.gateHash !== retirement.lastHash) {
+    problems.push(`it was retired with ${retirement.links} links, but the deployment chain holds copies of ${final ? `links up to ${final.seq}, ending elsewhere` : 'none'}`);
+  }
+  const steps: TraceStep[] = [];
+  for (const copy of copies) {
+    let entry: unknown;
+    try {
+      entry = JSON.parse(copy.entry);
+    } catch {
+      entry = undefined;
+    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      steps.push({ step: 'other', seq: copy.seq, lines: ['(unreadable copy)'] });
+      continue;
+    }
+    // A copy keeps the link's entry and hash; the states it moved between are in the entries.
+    const link: AuditLink = { seq: copy.seq, prev: '', hash: copy.gateHash, digest: copy.digest, from: '', to: '?', entry: copy.entry };
+    steps.push(...stepsOf(entry as Entry, link, undefined));
+  }
+  if (retirement) {
+    steps.push({
+      step: 'retired',
+      at: retirement.at,
+      actor: retirement.actor,
+      lines: [
+        `in state ${retirement.state} since ${iso(retirement.finalAt)}; removed after the retention period`,
+        "these steps come from the deployment chain's copies of the gate's links",
+      ],
+    });
+  }
+  return {
+    gateId,
+    state: retirement ? `${retirement.state} (retired)` : 'unknown (record gone)',
+    chainProblems: problems,
+    links: copies.length,
+    steps,
+  };
 }
 
 /** The grant's claims as the chain and the gate record establish them. */

@@ -3,6 +3,7 @@ import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/au
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
 import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
+import { retiredEntryOf, type RetiredEntry } from './retention.js';
 
 /** What `countersign audit verify` found. */
 export interface VerifyReport {
@@ -29,6 +30,8 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
   const problems: AuditProblem[] = [];
   /** gate id → seqs the deployment chain holds for it, with their record data. */
   const copies = new Map<string, Array<{ seq: number; digest: string; gateHash: string; position: number }>>();
+  /** gate id → the last record that retired it (its links and last hash), with its position. */
+  const retired = new Map<string, RetiredEntry & { position: number }>();
 
   const total = await redis.llen(AUDIT_KEYS.log);
   let last: ChainHead = { pos: 0, hash: GENESIS };
@@ -37,6 +40,11 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
     const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
     problems.push(...page.problems);
     page.records.forEach((r, i) => {
+      if (r?.kind === 'admin') {
+        const retirement = retiredEntryOf(r.entry);
+        if (retirement) retired.set(retirement.gateId, { ...retirement, position: start + i + 1 });
+        return;
+      }
       if (!r || r.kind !== 'gate') return;
       const list = copies.get(r.gateId) ?? [];
       list.push({ seq: r.seq, digest: r.digest, gateHash: r.gateHash, position: start + i + 1 });
@@ -58,7 +66,7 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
   }
 
   // Every gate chain in Redis, plus every gate the deployment chain names (its chain may be gone).
-  const gateIds = new Set(copies.keys());
+  const gateIds = new Set([...copies.keys(), ...retired.keys()]);
   for await (const keys of redis.scanStream({ match: GATE_AUDIT_PATTERN, count: 500 }) as AsyncIterable<string[]>) {
     for (const key of keys) {
       const id = gateIdOfAuditKey(key);
@@ -84,6 +92,10 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
       }
     }
     const held = copies.get(gateId) ?? [];
+    // Retired (its retention was over): the gate's own chain is gone on purpose, and the copies
+    // are all that is left of it; they must be the whole chain the retire record describes.
+    // A retire record for a gate that is still there was void (the gate moved on meanwhile).
+    const retirement = raw.length === 0 ? retired.get(gateId) : undefined;
     let expected = 1;
     held.forEach((copy) => {
       const where = { chain: 'deployment' as const, position: copy.position, gateId, seq: copy.seq };
@@ -93,12 +105,26 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
         problems.push({ ...where, problem: 'removed_or_reordered', detail: `copies of gate ${gateId} skip or repeat: expected seq ${wanted}, found seq ${copy.seq}` });
       }
       const link = bySeq.get(copy.seq);
+      if (retirement) return;
       if (!link) {
         problems.push({ ...where, problem: 'removed', detail: `gate ${gateId} has no link ${copy.seq} any more, though the deployment chain recorded it` });
       } else if (link.digest !== copy.digest || link.hash !== copy.gateHash) {
         problems.push({ ...where, problem: 'mismatch', detail: `gate ${gateId} link ${copy.seq} differs from what the deployment chain recorded` });
       }
     });
+    if (retirement) {
+      const last = held.at(-1);
+      if (!last || last.seq !== retirement.links || last.gateHash !== retirement.lastHash) {
+        problems.push({
+          chain: 'deployment',
+          position: retirement.position,
+          gateId,
+          seq: (last?.seq ?? 0) + 1,
+          problem: 'removed',
+          detail: `gate ${gateId} was retired with ${retirement.links} links ending in ${retirement.lastHash.slice(0, 12)}…, but the deployment chain holds ${last ? `copies up to link ${last.seq} ending in ${last.gateHash.slice(0, 12)}…` : 'none of them'}`,
+        });
+      }
+    }
     // The watermark says how far this gate was copied: copies missing below it were removed
     // from the deployment chain (cut from its end, or the whole chain deleted with its head).
     const watermark = Number(copied[gateId] ?? '0');

@@ -26,6 +26,7 @@ import { SlackJobs } from './slack-jobs.js';
 import { SlackNudges } from './slack-nudges.js';
 import { SlackOutbox, type SlackJobData } from './slack-outbox.js';
 import { Sweeper } from './sweeper.js';
+import type { RetireReport } from '../audit/retention.js';
 import { DEFAULT_SCHEDULE, EXPIRY_ONLY, type TimerSchedule } from './timer-plan.js';
 import { GateTimers, runTimer, type TickJobData, type TimerJobData } from './timers.js';
 
@@ -46,6 +47,8 @@ export interface BackgroundOptions {
   /** How often every waiting gate is checked for a lost timer chain (also once at start). */
   rearmEveryMs: number;
   revalidateEveryMs: number;
+  /** How often finished gates past their retention are retired (when retention is on). */
+  retireEveryMs: number;
   /** Timeout of each request to an agent (callbacks, revalidation). */
   httpTimeoutMs: number;
   delivery: DeliveryOptions;
@@ -75,6 +78,7 @@ export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
   sweepBatch: 500,
   rearmEveryMs: 10 * 60_000,
   revalidateEveryMs: 3 * 60_000,
+  retireEveryMs: 10 * 60_000,
   httpTimeoutMs: 10_000,
   delivery: DEFAULT_DELIVERY_OPTIONS,
   slackChannelSpacingMs: 1_000,
@@ -92,6 +96,8 @@ export interface BackgroundDeps {
   logger: Logger;
   policy: () => PolicySet;
   slack?: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+  /** Retires finished gates past their retention (absent when gates are kept forever). */
+  retention?: { retireDue(): Promise<RetireReport> } | undefined;
 }
 
 export type RevalidateNowResult = RevalidationOutcome | { kind: 'unreachable'; reason: string };
@@ -186,6 +192,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
         }
         if (job.name === TIMER_JOB.sweep) return { ticks: await sweeper.promote(), ...(await sweeper.sweepOverdue()) };
         if (job.name === TIMER_JOB.rearm) return sweeper.rearm();
+        if (job.name === TIMER_JOB.retire) return deps.retention ? deps.retention.retireDue() : 'retention off';
         return runTimer({ ctx: jobCtx, timers, nudges }, job, token);
       },
       workerOptions('timers'),
@@ -220,6 +227,9 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     const template = { opts: { removeOnComplete: true, removeOnFail: { count: 100 } } };
     await queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: options.sweepEveryMs }, { name: TIMER_JOB.sweep, ...template });
     await queues.timers.upsertJobScheduler(TIMER_JOB.rearm, { every: options.rearmEveryMs }, { name: TIMER_JOB.rearm, ...template });
+    // One schedule for all processes; a deployment that turns retention off removes it.
+    if (deps.retention) await queues.timers.upsertJobScheduler(TIMER_JOB.retire, { every: options.retireEveryMs }, { name: TIMER_JOB.retire, ...template });
+    else await queues.timers.removeJobScheduler(TIMER_JOB.retire);
     // A re-arm pass at start (one per minute however many processes start): timers lost while
     // nothing ran (a Redis restart without the queue's keys) come back before the first period.
     await queues.timers.add(TIMER_JOB.rearm, {} as TimerJobData, { jobId: jobId.sweepBoot(Math.floor(Date.now() / 60_000)), ...template.opts });

@@ -1,3 +1,4 @@
+import { gateKeys } from '../redis/keys.js';
 /**
  * Queue names, the BullMQ key prefix and every job id, in one place. Job ids are how
  * at-least-once work stays idempotent: two processes that schedule the same effect compute the
@@ -20,7 +21,7 @@ export const QUEUE = {
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
 /** Job names (BullMQ's `job.name`), per queue. */
-export const TIMER_JOB = { expire: 'expire', tick: 'expire-due', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm' } as const;
+export const TIMER_JOB = { expire: 'expire', tick: 'expire-due', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm', retire: 'retire' } as const;
 export const SLACK_JOB = {
   post: 'post',
   update: 'update',
@@ -63,7 +64,7 @@ export function checkJobId(id: string): string {
 }
 
 /** Per-gate Redis hash for the Slack write state (what was posted, which revision is shown). */
-export const slackStateKey = (gateId: string) => `cs:{g:${gateId}}:slack`;
+export const slackStateKey = (gateId: string) => gateKeys(gateId).slack;
 
 /**
  * Per-channel pacing keys, shared by every process: `next` is when the next message may be

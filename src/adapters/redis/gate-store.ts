@@ -368,6 +368,46 @@ export class GateStore {
     return raw.map((r) => JSON.parse(r) as AuditLink);
   }
 
+  /**
+   * What retention checks before it retires a gate: its state, how many links its chain has and
+   * the last one's hash (undefined when the gate is gone).
+   */
+  async chainEnd(id: string): Promise<{ state: GateState; links: number; lastHash: string } | undefined> {
+    const keys = gateKeys(id);
+    const [state, links, last] = await Promise.all([this.redis.hget(keys.gate, 'state'), this.redis.llen(keys.audit), this.redis.lindex(keys.audit, -1)]);
+    if (!state) return undefined;
+    let lastHash = '';
+    try {
+      lastHash = last ? String((JSON.parse(last) as { hash?: unknown }).hash ?? '') : '';
+    } catch {
+      lastHash = '';
+    }
+    return { state: state as GateState, links, lastHash };
+  }
+
+  /**
+   * Deletes every key of a gate, provided it is still in one of `states` and its chain is still
+   * `expected` (see scripts/retire-gate-6.lua). The caller has copied the chain elsewhere first.
+   */
+  async retire(id: string, expected: { links: number; lastHash: string }, states: readonly GateState[]): Promise<'retired' | 'gone' | 'not_final' | 'changed'> {
+    const keys = gateKeys(id);
+    const reply = await runScript(this.redis, 'retire-gate-6', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes, keys.slack], [
+      expected.links,
+      expected.lastHash,
+      ...states,
+    ]);
+    switch (reply[0]) {
+      case 1:
+        return 'retired';
+      case -1:
+        return 'gone';
+      case -2:
+        return 'not_final';
+      default:
+        return 'changed';
+    }
+  }
+
   /** Reads a gate as stored, without applying deadlines. */
   async read(id: string): Promise<Gate | undefined> {
     return gateOf(await this.readGate(id, false));

@@ -10,6 +10,8 @@ export const gateKeys = (gateId: string) => {
     votes: `${tag}:votes`,
     reviewers: `${tag}:reviewers`,
     notes: `${tag}:notes`,
+    /** The Slack write state (what was posted, which revision is shown). */
+    slack: `${tag}:slack`,
   };
 };
 
@@ -31,3 +33,6 @@ export const requesterIndexKey = (email: string) => `cs:idx:requester:${email.to
 
 /** Gates waiting on a deadline (score = deadline), for the sweeper. */
 export const DEADLINE_INDEX = 'cs:idx:deadlines';
+
+/** Gates in a final state (score = when they reached it), for retention (see GateRetention). */
+export const RETIRE_INDEX = 'cs:idx:retire';
