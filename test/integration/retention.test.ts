@@ -29,8 +29,8 @@ async function cli(run: (args: string[], io: AuditIo) => Promise<number>, args: 
 }
 
 /** A retention pass as the scheduled job runs it, on a clock `aheadMs` in the future. */
-function retention(aheadMs: number, retentionMs = 30 * DAY) {
-  return new GateRetention(t.redis, { store: t.app.ctx.store, audit: t.app.admin.audit, now: () => Date.now() + aheadMs, retentionMs });
+function retention(aheadMs: number, retentionMs = 30 * DAY, batch?: number) {
+  return new GateRetention(t.redis, { store: t.app.ctx.store, audit: t.app.admin.audit, now: () => Date.now() + aheadMs, retentionMs, ...(batch ? { batch } : {}) });
 }
 
 const keysLeft = async (gateId: string) => t.redis.exists(...Object.values(gateKeys(gateId)));
@@ -133,12 +133,18 @@ describe('gate retention', () => {
     const held = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
     expect((await as(t, 'deploy-bot', 'POST', `/v1/gates/${held.id}/cancel`, { json: {} })).status).toBe(200);
     await t.redis.zadd(POST_HOC_OPEN, Date.now(), held.id);
+    // A third, finished after both: with batches of one, the held gate must not stop the pass before it.
+    const later = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
+    expect((await as(t, 'deploy-bot', 'POST', `/v1/gates/${later.id}/cancel`, { json: {} })).status).toBe(200);
+    await t.redis.zadd(RETIRE_INDEX, Date.now() - 2, held.id);
+    await t.redis.zadd(RETIRE_INDEX, Date.now() - 1, gate.id);
 
     // Execution
-    const report = await retention(31 * DAY).retireDue();
+    const report = await retention(31 * DAY, 30 * DAY, 1).retireDue();
 
-    // Validation: the uncopied gate is in the deployment chain in full and then gone; the held one stays.
-    expect(report).toMatchObject({ retired: 1, kept: 1 });
+    // Validation: the uncopied gate is in the deployment chain in full and then gone, as is the later one; the held one stays.
+    expect(report).toMatchObject({ retired: 2, kept: 1 });
+    expect(await keysLeft(later.id)).toBe(0);
     expect(await keysLeft(gate.id)).toBe(0);
     const copies = (await t.redis.lrange(AUDIT_KEYS.log, 0, -1)).map((r) => JSON.parse(r) as { gateId: string; seq: number }).filter((r) => r.gateId === gate.id);
     expect(copies.map((c) => c.seq)).toEqual([1, 2]);

@@ -75,8 +75,10 @@ export class GateRetention implements GateObserver {
       logger?: Logger;
       /** How long a gate stays after reaching a final state. */
       retentionMs: number;
-      /** Gates looked at per pass. */
+      /** Gates read from the index at a time. */
       batch?: number;
+      /** A pass stops starting batches after this long (ms). */
+      budgetMs?: number;
     },
   ) {}
 
@@ -86,46 +88,57 @@ export class GateRetention implements GateObserver {
     await this.redis.zadd(RETIRE_INDEX, 'GT', this.deps.now(), change.gate.id);
   }
 
-  /** Retires every gate whose retention is over (up to `batch` of them); returns what it did. */
+  /**
+   * Retires every gate whose retention is over, a batch at a time, until none is left or the
+   * pass has run for `budgetMs` (the next pass goes on); returns what it did.
+   */
   async retireDue(): Promise<RetireReport> {
-    const { store, audit, now, logger } = this.deps;
     const report: RetireReport = { retired: 0, kept: 0, dropped: 0 };
-    const due = await this.redis.zrangebyscore(RETIRE_INDEX, '-inf', now() - this.deps.retentionMs, 'WITHSCORES', 'LIMIT', 0, this.deps.batch ?? 500);
-    for (let i = 0; i + 1 < due.length; i += 2) {
-      const gateId = due[i]!;
-      const finalAt = Number(due[i + 1]);
-      const end = await store.chainEnd(gateId);
-      if (!end || !RETIRABLE_STATES.includes(end.state)) {
-        // Gone without a retirement of ours (its copies and watermark stay, for verify to judge),
-        // or not final: the next final move indexes it again.
-        await this.redis.zrem(RETIRE_INDEX, gateId);
-        report.dropped += 1;
-        continue;
-      }
-      // A break-glass approval waits for its post-hoc review: the gate stays until it is done.
-      if ((await this.redis.zscore(POST_HOC_OPEN, gateId)) !== null) {
-        report.kept += 1;
-        continue;
-      }
-      // Every link into the deployment chain first, then the record that the gate leaves.
-      await audit.copyGate(gateId);
-      const entry: RetiredEntry = { event: RETIRED_EVENT, actor: 'system:retention', at: now(), gateId, state: end.state, links: end.links, lastHash: end.lastHash, finalAt };
-      await audit.admin({ ...entry });
-      const outcome = await store.retire(gateId, end, RETIRABLE_STATES);
-      if (outcome === 'retired') {
-        await this.forget(gateId);
-        report.retired += 1;
-        logger?.info({ gateId, state: end.state, links: end.links, event: 'gate.retired' }, 'gate retired after its retention period');
-      } else if (outcome === 'gone') {
-        // Another pass retired it meanwhile.
-        await this.redis.zrem(RETIRE_INDEX, gateId);
-        report.dropped += 1;
-      } else {
-        // It moved on after the check (its record above is void: verify reads the gate itself while it exists).
-        report.kept += 1;
-      }
+    const started = Date.now();
+    const batch = this.deps.batch ?? 500;
+    // Gates held for a review stay in the index, at its front: each batch starts behind them.
+    const held = { count: 0 };
+    for (;;) {
+      const due = await this.redis.zrangebyscore(RETIRE_INDEX, '-inf', this.deps.now() - this.deps.retentionMs, 'WITHSCORES', 'LIMIT', held.count, batch);
+      for (let i = 0; i + 1 < due.length; i += 2) await this.retireOne(due[i]!, Number(due[i + 1]), report, held);
+      if (due.length < batch * 2 || Date.now() - started >= (this.deps.budgetMs ?? 60_000)) return report;
     }
-    return report;
+  }
+
+  private async retireOne(gateId: string, finalAt: number, report: RetireReport, held: { count: number }): Promise<void> {
+    const { store, audit, now, logger } = this.deps;
+    const end = await store.chainEnd(gateId);
+    if (!end || !RETIRABLE_STATES.includes(end.state)) {
+      // Gone without a retirement of ours (its copies and watermark stay, for verify to judge),
+      // or not final: the next final move indexes it again.
+      await this.redis.zrem(RETIRE_INDEX, gateId);
+      report.dropped += 1;
+      return;
+    }
+    // A break-glass approval waits for its post-hoc review: the gate stays until it is done.
+    if ((await this.redis.zscore(POST_HOC_OPEN, gateId)) !== null) {
+      report.kept += 1;
+      held.count += 1;
+      return;
+    }
+    // Every link into the deployment chain first, then the record that the gate leaves.
+    await audit.copyGate(gateId);
+    const entry: RetiredEntry = { event: RETIRED_EVENT, actor: 'system:retention', at: now(), gateId, state: end.state, links: end.links, lastHash: end.lastHash, finalAt };
+    await audit.admin({ ...entry });
+    const outcome = await store.retire(gateId, end, RETIRABLE_STATES);
+    if (outcome === 'retired') {
+      await this.forget(gateId);
+      report.retired += 1;
+      logger?.info({ gateId, state: end.state, links: end.links, event: 'gate.retired' }, 'gate retired after its retention period');
+    } else if (outcome === 'gone') {
+      // Another pass retired it meanwhile.
+      await this.redis.zrem(RETIRE_INDEX, gateId);
+      report.dropped += 1;
+    } else {
+      // It moved on after the check (its record above is void: verify reads the gate itself while
+      // it exists); its move raised its index entry, so it is not due again yet.
+      report.kept += 1;
+    }
   }
 
   /** Drops a retired gate from the index, and its copy watermark: the retire record took its place. */
