@@ -38,6 +38,8 @@ describe('configuration from the environment', () => {
     ['COUNTERSIGN_ADMIN_GROUP', { COUNTERSIGN_ADMIN_GROUP: 'platform-admins' }],
     ['COUNTERSIGN_DELIVERY_SECRET', { COUNTERSIGN_DELIVERY_SECRET: 'whsec_c2hvcnQ=' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['COUNTERSIGN_AGENT_NETWORKS', { COUNTERSIGN_AGENT_NETWORKS: 'intranet' }],
+    ['COUNTERSIGN_AGENT_NETWORKS', { COUNTERSIGN_AGENT_NETWORKS: 'loopback, 10.0.0.1/8' }],
   ])('a bad %s stops the start and is named (%j)', (name, env) => {
     expect(refusal(env)).toMatch(new RegExp(`^invalid configuration:[\\s\\S]*\\b${name}\\b`));
   });
@@ -49,6 +51,17 @@ describe('configuration from the environment', () => {
     expect(message).toMatch(/LOG_LEVEL/);
     expect(message).toMatch(/COUNTERSIGN_DELIVERY_SECRET/);
     expect(message).not.toContain(secret.slice('whsec_'.length));
+  });
+
+  test('agent networks: unset means public addresses only; a value lists keywords and CIDRs', () => {
+    expect(loadConfig({}).COUNTERSIGN_AGENT_NETWORKS).toBeUndefined();
+    const networks = loadConfig({ COUNTERSIGN_AGENT_NETWORKS: 'loopback, 10.20.0.0/16, fd00:1::/32' }).COUNTERSIGN_AGENT_NETWORKS!;
+    expect(networks.describe()).toBe('public addresses, loopback, 10.20.0.0/16, fd00:1::/32');
+    expect(networks.check('10.20.3.4').allowed).toBe(true);
+    expect(networks.check('10.21.3.4').allowed).toBe(false);
+    expect(refusal({ COUNTERSIGN_AGENT_NETWORKS: 'intranet' })).toContain(
+      'COUNTERSIGN_AGENT_NETWORKS is invalid: "intranet" is neither a keyword (loopback, private) nor a CIDR such as 10.0.0.0/8 or fd00::/8',
+    );
   });
 
   test('a delivery secret in the Standard Webhooks form is accepted', () => {
