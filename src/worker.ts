@@ -15,6 +15,7 @@ import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { announceExpiry, type AppContext } from './app/ports.js';
 import { loadConfig, type Config } from './config.js';
 import { isCountersignError } from './core/errors.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import { createLogger } from './logger.js';
@@ -52,6 +53,7 @@ export async function startWorkers(options: {
     now: Date.now,
     logger,
     observers: [],
+    agentNetworks: config.COUNTERSIGN_AGENT_NETWORKS ?? AgentNetworks.publicOnly,
   };
   ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
   const slackApp = await createSlackApp(config, logger);
@@ -67,7 +69,7 @@ export async function startWorkers(options: {
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
   process.on('SIGHUP', () => void policy.reload());
-  logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version }, 'Countersign workers running');
+  logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version, agentNetworks: ctx.agentNetworks.describe() }, 'Countersign workers running');
   return { ctx, background, close: () => background.close() };
 }
 
