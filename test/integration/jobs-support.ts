@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
 import { loadPolicySet } from '../../src/adapters/policy/load.js';
 import type { BackgroundOptions } from '../../src/adapters/queue/background.js';
@@ -41,7 +41,7 @@ export interface JobsApp extends TestApp {
  * COUNTERSIGN_AGENT_NETWORKS), for child processes to share.
  */
 export async function startJobsApp(
-  options: { slack?: boolean; slackApiUrl?: string; background?: Partial<BackgroundOptions>; flush?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { slack?: boolean; slackApiUrl?: string; background?: Partial<BackgroundOptions>; flush?: boolean; env?: NodeJS.ProcessEnv; logger?: Logger } = {},
 ): Promise<JobsApp> {
   const set = await loadPolicySet(POLICIES_DIR);
   const secrets: Record<string, string> = {};
@@ -57,7 +57,7 @@ export async function startJobsApp(
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 2 });
   if (options.flush !== false) await redis.flushdb();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', COUNTERSIGN_POLICIES: POLICIES_DIR, LOG_LEVEL: 'silent', ...env });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const app = await startCountersign({ config, redis, logger, env, background: { ...FAST_BACKGROUND, ...options.background } });
   return {
     app,
