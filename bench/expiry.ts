@@ -9,6 +9,7 @@ import { GateStore } from '../src/adapters/redis/gate-store.js';
 import { IdempotencyStore } from '../src/adapters/redis/idempotency-store.js';
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { notify, type AppContext, type GateChange } from '../src/app/ports.js';
+import { AgentNetworks } from '../src/core/agent-networks.js';
 import { evidenceHash } from '../src/core/evidence-hash.js';
 import type { BoundedAction } from '../src/core/gate-request.js';
 import { idSource } from '../src/core/ids.js';
@@ -59,6 +60,7 @@ export async function benchExpiry(): Promise<BenchResult> {
     now: Date.now,
     logger,
     observers: [],
+    agentNetworks: AgentNetworks.publicOnly,
   };
   const background = await startBackground({ redis, ctx, env: {}, logger, policy: () => policy });
   ctx.observers.push(...background.observers, {

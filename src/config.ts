@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { decodeWebhookSecret, MIN_SECRET_BYTES } from './adapters/http/auth/standard-webhooks.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { CountersignError, ErrorCode } from './core/errors.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -66,6 +67,17 @@ export const ConfigSchema = z
         message: `must be a whole number of days from ${MIN_RETENTION_DAYS} to 36500, or forever`,
       })
       .transform((v): number | 'forever' => (v === undefined ? DEFAULT_RETENTION_DAYS : v === 'forever' ? 'forever' : Number(v))),
+    /**
+     * Non-public networks agent URLs may lead to: `loopback`, `private` and CIDRs, comma-separated.
+     * Unset: public addresses only (see AgentNetworks).
+     */
+    COUNTERSIGN_AGENT_NETWORKS: optionalNonEmpty.transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const parsed = AgentNetworks.parse(value);
+      if ('networks' in parsed) return parsed.networks;
+      for (const problem of parsed.problems) ctx.addIssue({ code: 'custom', message: `is invalid: ${problem}` });
+      return z.NEVER;
+    }),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   })
   .superRefine((c, ctx) => {

@@ -17,6 +17,7 @@ import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { ReplayGuard } from './adapters/redis/replay-guard.js';
 import { announceExpiry, type AppContext, type GateObserver } from './app/ports.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import type { PolicyOverrides } from './core/policy/types.js';
@@ -93,6 +94,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     now,
     logger,
     observers: options.observers ?? [],
+    agentNetworks: config.COUNTERSIGN_AGENT_NETWORKS ?? AgentNetworks.publicOnly,
   };
   ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
 
@@ -158,7 +160,10 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   await slackApp?.start();
   const url = `http://127.0.0.1:${port}`;
   issuer = publicUrl(config, port);
-  logger.info({ port, policyVersion: policy.current().version, slack: slackApp?.mode ?? 'off' }, `Countersign listening on ${url}`);
+  logger.info(
+    { port, policyVersion: policy.current().version, slack: slackApp?.mode ?? 'off', agentNetworks: ctx.agentNetworks.describe() },
+    `Countersign listening on ${url}`,
+  );
 
   return {
     port,

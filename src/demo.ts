@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig, publicUrl } from './config.js';
 import { startCountersign, type Countersign } from './countersign.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { provideDevelopmentSecrets } from './dev-secrets.js';
 import { REDACT_PATHS } from './logger.js';
 import { startPrivateRedis, type PrivateRedis } from './adapters/redis/private-redis.js';
@@ -95,8 +96,13 @@ async function main(): Promise<void> {
       // Platform leads (Marta) may try the admin commands: /countersign freeze, mode, break-glass.
       COUNTERSIGN_ADMIN_GROUP: env.COUNTERSIGN_ADMIN_GROUP ?? 'S06JZDE8GXD',
     });
-    const config = loadConfig(env);
+    let config = loadConfig(env);
     await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, env, logger);
+    // Agents tried out next to the demo run on this machine: they may be called back on loopback.
+    if (!config.COUNTERSIGN_AGENT_NETWORKS) {
+      config = { ...config, COUNTERSIGN_AGENT_NETWORKS: AgentNetworks.publicAndLoopback };
+      logger.warn('development mode: agent callback and revalidation URLs may also lead to loopback (set COUNTERSIGN_AGENT_NETWORKS to choose)');
+    }
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
     redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
     app = await startCountersign({ config, redis, logger, env });

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { loadConfig } from './config.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { isCountersignError } from './core/errors.js';
 import { createLogger } from './logger.js';
 import { startPrivateRedis } from './adapters/redis/private-redis.js';
@@ -29,6 +30,11 @@ async function main(): Promise<void> {
     logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
     // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
     await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
+    // ... and, without Slack (nothing real to approve with), let local agents be called back.
+    if (!config.SLACK_BOT_TOKEN && !config.COUNTERSIGN_AGENT_NETWORKS) {
+      config = { ...config, COUNTERSIGN_AGENT_NETWORKS: AgentNetworks.publicAndLoopback };
+      logger.warn('development mode: agent callback and revalidation URLs may also lead to loopback (set COUNTERSIGN_AGENT_NETWORKS to choose)');
+    }
   }
   // Auto-pipelining: the commands that concurrent requests issue in one turn of the event loop
   // go to Redis in one write. Scripts are defined before traffic (see defineScripts); queues,

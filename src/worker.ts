@@ -17,6 +17,7 @@ import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { announceExpiry, type AppContext } from './app/ports.js';
 import { loadConfig, retentionMs, type Config } from './config.js';
 import { isCountersignError } from './core/errors.js';
+import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import { createLogger } from './logger.js';
@@ -54,6 +55,7 @@ export async function startWorkers(options: {
     now: Date.now,
     logger,
     observers: [],
+    agentNetworks: config.COUNTERSIGN_AGENT_NETWORKS ?? AgentNetworks.publicOnly,
   };
   ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
   // What the jobs change (expiries, invalidations) is copied to the audit chain and counted here,
@@ -80,7 +82,7 @@ export async function startWorkers(options: {
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
   process.on('SIGHUP', () => void policy.reload());
-  logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version }, 'Countersign workers running');
+  logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version, agentNetworks: ctx.agentNetworks.describe() }, 'Countersign workers running');
   return {
     ctx,
     background,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { GateStore } from '../adapters/redis/gate-store.js';
 import type { IdempotencyStore } from '../adapters/redis/idempotency-store.js';
+import type { AgentNetworks } from '../core/agent-networks.js';
 import type { Decision } from '../core/decision.js';
 import type { Gate } from '../core/gate.js';
 import type { BoundedAction } from '../core/gate-request.js';
@@ -36,6 +37,8 @@ export interface AppContext {
   logger: Logger;
   observers: GateObserver[];
   metrics?: MetricsPort;
+  /** Where agent URLs (callbacks, revalidation) may lead: checked at intake and when called. */
+  agentNetworks: AgentNetworks;
 }
 
 /** What the use cases count; the Prometheus adapter implements it. */

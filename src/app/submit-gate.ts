@@ -32,7 +32,7 @@ const STATE_OF: Record<Decision['outcome'], GateState> = {
  * one gate whichever of them gets there first.
  */
 export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
-  const request = parseGateRequest(input.body);
+  const request = parseGateRequest(input.body, ctx.agentNetworks);
   const hash = evidenceHash(input.body);
   const now = ctx.now();
   // The body's fingerprint for the Idempotency-Key: the evidence hash plus the canonical delivery

@@ -35,6 +35,8 @@ export const ErrorCode = {
   EvidenceDrift: 'ERR_EVIDENCE_DRIFT',
   GrantReplay: 'ERR_GRANT_REPLAY',
   PolicyTightened: 'ERR_POLICY_TIGHTENED',
+  // calls to agents (callbacks, revalidation)
+  DestinationRefused: 'ERR_DESTINATION_REFUSED',
   // policy and configuration
   PolicyInvalid: 'ERR_POLICY_INVALID',
   ConfigInvalid: 'ERR_CONFIG_INVALID',

@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { AgentNetworks, CATEGORY_TEXT, describeAddress } from './agent-networks.js';
 
 /**
  * The bounded action an agent asks permission for (DESIGN.md, "The bounded action").
@@ -31,19 +33,39 @@ export const RESOURCE_TYPE = /^[a-z][a-z0-9_]*(?:[.-][a-z0-9_]+)*$/;
 /** Grant audiences: executor names such as `deploy-runner`. */
 export const AUDIENCE_ID = /^[a-z0-9][a-z0-9._:-]*$/;
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+/** What every refusal of an agent URL says first: what is wanted, and who can widen it. */
+export const AGENT_URL_RULE = 'must be an https URL to a public address (COUNTERSIGN_AGENT_NETWORKS allows others)';
 
-/** True for `https:` URLs, or `http:` on a loopback host (local agents, tests). */
-export function isAllowedCallbackUrl(value: string): boolean {
+const isLoopbackName = (host: string) => host === 'localhost' || host === 'localhost.';
+
+/**
+ * Why an agent URL (`callbackUrl`, `revalidateUrl`) is refused, as far as its text shows, or
+ * undefined. IP-literal hosts (numeric forms such as `http://2130706433/` are normalised to
+ * 127.0.0.1 first) must be in `networks`; plain http only to a loopback host, and only where
+ * loopback is allowed. Host names are checked when they are called, against what they resolve to.
+ */
+export function agentUrlProblem(value: string, networks: AgentNetworks): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return false;
+    return `${AGENT_URL_RULE}: not a URL`;
   }
-  if (url.username !== '' || url.password !== '') return false;
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && (LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+  if (url.username !== '' || url.password !== '') return `${AGENT_URL_RULE}: no user name or password in the URL`;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return AGENT_URL_RULE;
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  if (isIP(host) !== 0) {
+    const verdict = networks.check(host);
+    if (!verdict.allowed) return `${AGENT_URL_RULE}: ${describeAddress(verdict)} is ${CATEGORY_TEXT[verdict.category]}`;
+    if (url.protocol === 'http:' && verdict.category !== 'loopback') return `${AGENT_URL_RULE}: plain http is only for loopback hosts`;
+    return undefined;
+  }
+  if (isLoopbackName(host)) {
+    if (!networks.allowsLoopback('127.0.0.1') && !networks.allowsLoopback('::1')) return `${AGENT_URL_RULE}: ${host} is a loopback host`;
+    return undefined;
+  }
+  if (url.protocol === 'http:') return `${AGENT_URL_RULE}: plain http is only for loopback hosts`;
+  return undefined;
 }
 
 /** A string that is valid Unicode (no lone surrogates: RFC 8785 cannot represent them). */
@@ -151,38 +173,55 @@ export const RISK_LEVELS = ['low', 'medium', 'high', 'critical'] as const;
 export const RiskLevel = z.enum(RISK_LEVELS);
 export type RiskLevel = z.infer<typeof RiskLevel>;
 
-const callbackUrl = z
-  .string()
-  .max(2_048)
-  .refine(isAllowedCallbackUrl, { message: 'must be an https URL (http is allowed only for loopback hosts)' });
+/** An agent URL, checked against the networks agents may be called on. */
+const agentUrl = (networks: AgentNetworks) =>
+  z
+    .string()
+    .max(2_048)
+    .superRefine((value, ctx) => {
+      const problem = agentUrlProblem(value, networks);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('https URL to a public address (a deployment may allow other networks: COUNTERSIGN_AGENT_NETWORKS); plain http only to a loopback host where loopback is allowed. Checked again against the address connected to');
 
-export const Delivery = z.strictObject({
-  callbackUrl: callbackUrl.optional(),
-  revalidateUrl: callbackUrl.optional(),
-  reviewWindowSeconds: z.number().int().min(60).max(7 * 24 * 3600).optional(),
-});
+/** The delivery options, with agent URLs checked against `networks`. */
+export function deliverySchema(networks: AgentNetworks) {
+  return z.strictObject({
+    callbackUrl: agentUrl(networks).optional(),
+    revalidateUrl: agentUrl(networks).optional(),
+    reviewWindowSeconds: z.number().int().min(60).max(7 * 24 * 3600).optional(),
+  });
+}
+
+export const Delivery = deliverySchema(AgentNetworks.publicOnly);
 export type Delivery = z.infer<typeof Delivery>;
 
 /**
- * The whole request body of `POST /v1/gates`. No defaults are applied: the stored request is
- * exactly what the agent sent, so anyone can recompute its evidence hash.
+ * The whole request body of `POST /v1/gates`, with agent URLs checked against `networks`. No
+ * defaults are applied: the stored request is exactly what the agent sent, so anyone can
+ * recompute its evidence hash.
  */
-export const GateRequest = z.strictObject({
-  action: identifier(ACTION_ID, 128, 'a lowercase dotted action id such as "k8s.deploy"'),
-  summary: text(LIMITS.summary),
-  environment: identifier(ENVIRONMENT_ID, 64, 'a lowercase identifier such as "production"'),
-  resources: z.array(Resource).min(1).max(LIMITS.resources),
-  permissions: z.array(Permission).max(LIMITS.permissions),
-  artifact: Artifact.optional(),
-  evidence: Evidence,
-  impact: Impact,
-  downstream: z.array(DownstreamAction).max(LIMITS.downstream).optional(),
-  context: GateContext,
-  /** What the agent says about its own risk: it may raise the computed level, never lower it. */
-  declaredRisk: RiskLevel.optional(),
-  audience: identifier(AUDIENCE_ID, 128, 'an executor name such as "deploy-runner"'),
-  delivery: Delivery.optional(),
-});
+export function gateRequestSchema(networks: AgentNetworks) {
+  return z.strictObject({
+    action: identifier(ACTION_ID, 128, 'a lowercase dotted action id such as "k8s.deploy"'),
+    summary: text(LIMITS.summary),
+    environment: identifier(ENVIRONMENT_ID, 64, 'a lowercase identifier such as "production"'),
+    resources: z.array(Resource).min(1).max(LIMITS.resources),
+    permissions: z.array(Permission).max(LIMITS.permissions),
+    artifact: Artifact.optional(),
+    evidence: Evidence,
+    impact: Impact,
+    downstream: z.array(DownstreamAction).max(LIMITS.downstream).optional(),
+    context: GateContext,
+    /** What the agent says about its own risk: it may raise the computed level, never lower it. */
+    declaredRisk: RiskLevel.optional(),
+    audience: identifier(AUDIENCE_ID, 128, 'an executor name such as "deploy-runner"'),
+    delivery: deliverySchema(networks).optional(),
+  });
+}
+
+/** The request body schema with the default rule for agent URLs (public addresses only). */
+export const GateRequest = gateRequestSchema(AgentNetworks.publicOnly);
 /** A validated request, as stored. */
 export type GateRequest = z.output<typeof GateRequest>;
 /** The bounded action without `delivery`: what the evidence hash covers. */

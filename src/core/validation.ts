@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { CountersignError, ErrorCode, type FieldIssue } from './errors.js';
-import { GateRequest } from './gate-request.js';
+import { AgentNetworks } from './agent-networks.js';
+import { gateRequestSchema, type GateRequest } from './gate-request.js';
 
 /** JSON pointer (RFC 6901) for a zod issue path. */
 export function pointerOf(path: ReadonlyArray<PropertyKey>): string {
@@ -21,9 +22,20 @@ export function fieldIssues(error: z.ZodError): FieldIssue[] {
   return out.slice(0, 50);
 }
 
-/** Validates a gate request body; throws `ERR_INVALID_REQUEST` listing every failing field. */
-export function parseGateRequest(body: unknown): GateRequest {
-  const parsed = GateRequest.safeParse(body);
+/** One request schema per set of agent networks (a deployment has one). */
+const schemas = new WeakMap<AgentNetworks, ReturnType<typeof gateRequestSchema>>();
+
+/**
+ * Validates a gate request body, with agent URLs checked against `networks` (the deployment's
+ * COUNTERSIGN_AGENT_NETWORKS); throws `ERR_INVALID_REQUEST` listing every failing field.
+ */
+export function parseGateRequest(body: unknown, networks: AgentNetworks = AgentNetworks.publicOnly): GateRequest {
+  let schema = schemas.get(networks);
+  if (!schema) {
+    schema = gateRequestSchema(networks);
+    schemas.set(networks, schema);
+  }
+  const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issues = fieldIssues(parsed.error);
   const first = issues[0];

@@ -13,6 +13,7 @@ import { GateStore } from '../../src/adapters/redis/gate-store.js';
 import { IdempotencyStore } from '../../src/adapters/redis/idempotency-store.js';
 import { freePort, startPrivateRedis, type PrivateRedis } from '../../src/adapters/redis/private-redis.js';
 import { notify, type AppContext } from '../../src/app/ports.js';
+import { AgentNetworks } from '../../src/core/agent-networks.js';
 import { evidenceHash } from '../../src/core/evidence-hash.js';
 import { idSource } from '../../src/core/ids.js';
 import { POLICIES_DIR } from '../support/app.js';
@@ -42,6 +43,7 @@ async function processOn(url: string): Promise<{ ctx: AppContext; background: Ba
     now: Date.now,
     logger: pino({ level: 'silent' }),
     observers: [],
+    agentNetworks: AgentNetworks.publicOnly,
   };
   const background = await startBackground({ redis, ctx, env: {}, logger: ctx.logger, policy: () => policy }, { sweepEveryMs: 300, sweepGraceMs: 300, closeTimeoutMs: 1_000 });
   ctx.observers.push(...background.observers);

@@ -8,7 +8,7 @@ import { call, signedCall } from '../support/agent-http.js';
 import { example } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
 import { changeRecord, eventually, SIGNING_SECRET } from '../support/slack.js';
-import { shortGate, startAgentEndpoint, startJobsApp, threadOf, type AgentEndpoint, type JobsApp } from '../integration/jobs-support.js';
+import { LOOPBACK_AGENTS, shortGate, startAgentEndpoint, startJobsApp, threadOf, type AgentEndpoint, type JobsApp } from '../integration/jobs-support.js';
 import { metadataOf, spawnEntry, type Child } from './fault-support.js';
 
 const FAST = { sweepEveryMs: 500, sweepGraceMs: 300, delivery: { attempts: 8, backoffMs: 200, timeoutMs: 2_000 }, slackClaimGraceMs: 1_000 };
@@ -20,7 +20,7 @@ let urls: string[] = [];
 
 beforeAll(async () => {
   // The test's own instance only enqueues; the two child processes are full apps with workers.
-  producer = await startJobsApp({ slack: true, background: { runWorkers: false } });
+  producer = await startJobsApp({ slack: true, env: LOOPBACK_AGENTS, background: { runWorkers: false } });
   agent = await startAgentEndpoint();
   const env = {
     ...producer.env,

@@ -5,7 +5,7 @@ import type { Gate } from '../../src/core/gate.js';
 import { NOTE_MESSAGE } from '../../src/adapters/slack/slack-broker.js';
 import { testRedisUrl } from '../support/redis.js';
 import { eventually } from '../support/slack.js';
-import { shortGate, startAgentEndpoint, startJobsApp, threadOf, type AgentEndpoint, type JobsApp } from '../integration/jobs-support.js';
+import { LOOPBACK_AGENTS, shortGate, startAgentEndpoint, startJobsApp, threadOf, type AgentEndpoint, type JobsApp } from '../integration/jobs-support.js';
 import { metadataOf, spawnEntry, startSlackProxy, type Child, type SlackProxy } from './fault-support.js';
 
 /** Worker settings that notice a dead worker within about two seconds. */
@@ -29,7 +29,7 @@ beforeAll(async () => {
   // The first change-record post reaches Slack, but its answer never comes back.
   proxy = await startSlackProxy(slack, (method, call) => method === 'chat.postMessage' && metadataOf(call)?.event_payload?.post_key === 'record');
   // This process only enqueues (the API side); the child processes do the work.
-  producer = await startJobsApp({ slackApiUrl: proxy.url, background: { runWorkers: false } });
+  producer = await startJobsApp({ slackApiUrl: proxy.url, env: LOOPBACK_AGENTS, background: { runWorkers: false } });
   agent = await startAgentEndpoint();
 });
 afterAll(async () => {

@@ -208,6 +208,22 @@ describe('client errors are problem+json with the right status', () => {
     expect(pointers).toEqual(expect.arrayContaining(['/action', '/environment', '/extra', '/delivery/callbackUrl']));
   });
 
+  test('agent URLs that lead to non-public addresses are refused at intake, naming the field', async () => {
+    // Setup: this app runs with the default, public addresses only.
+    const body = { ...example('k8s-deploy-staging'), delivery: { callbackUrl: 'https://169.254.169.254/latest/meta-data', revalidateUrl: 'http://2130706433/revalidate' } };
+    // Execution
+    const answer = await post(body);
+    // Validation: nothing was created, and each field says why.
+    expectProblem(answer, 422, 'ERR_INVALID_REQUEST');
+    expect(answer.body.errors).toEqual([
+      { pointer: '/delivery/callbackUrl', message: expect.stringMatching(/^must be an https URL to a public address \(COUNTERSIGN_AGENT_NETWORKS allows others\): 169\.254\.169\.254 is a link-local address/) },
+      { pointer: '/delivery/revalidateUrl', message: expect.stringMatching(/^must be an https URL to a public address .*: 127\.0\.0\.1 is a loopback address/) },
+    ]);
+    const metadataV6 = await post({ ...example('k8s-deploy-staging'), delivery: { callbackUrl: 'https://[fd00::1]/cb' } });
+    expectProblem(metadataV6, 422, 'ERR_INVALID_REQUEST');
+    expect(metadataV6.body.errors).toEqual([{ pointer: '/delivery/callbackUrl', message: expect.stringContaining('fd00::1 is a private address') }]);
+  });
+
   test('an unknown route is 404 and a wrong method 405', async () => {
     expectProblem(await call(t.app.url, 'GET', '/v2/nothing'), 404, 'ERR_ROUTE_NOT_FOUND');
     const wrong = await call(t.app.url, 'DELETE', '/v1/gates');

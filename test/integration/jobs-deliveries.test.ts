@@ -3,11 +3,11 @@ import { Webhook } from 'standardwebhooks';
 import { signedCall } from '../support/agent-http.js';
 import { example } from '../support/gates.js';
 import { eventually } from '../support/slack.js';
-import { startAgentEndpoint, startJobsApp, type AgentEndpoint, type JobsApp } from './jobs-support.js';
+import { LOOPBACK_AGENTS, startAgentEndpoint, startJobsApp, type AgentEndpoint, type JobsApp } from './jobs-support.js';
 
 let t: JobsApp;
 beforeAll(async () => {
-  t = await startJobsApp({ background: { delivery: { attempts: 3, backoffMs: 150, timeoutMs: 2_000 } } });
+  t = await startJobsApp({ env: LOOPBACK_AGENTS, background: { delivery: { attempts: 3, backoffMs: 150, timeoutMs: 2_000 } } });
 });
 afterAll(async () => {
   await t.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { watchNoteWrites } from '../support/redis.js';
 import { approve, changeRecord, eventually } from '../support/slack.js';
-import { shortGate, startAgentEndpoint, startJobsApp, textOf, withSlack, type AgentEndpoint, type JobsApp } from './jobs-support.js';
+import { LOOPBACK_AGENTS, shortGate, startAgentEndpoint, startJobsApp, textOf, withSlack, type AgentEndpoint, type JobsApp } from './jobs-support.js';
 
 let t: JobsApp;
 let agent: AgentEndpoint;
@@ -10,7 +10,7 @@ let agent: AgentEndpoint;
 const current = new Map<string, string>();
 
 beforeAll(async () => {
-  t = await startJobsApp({ slack: true, background: { revalidateEveryMs: 700 } });
+  t = await startJobsApp({ slack: true, env: LOOPBACK_AGENTS, background: { revalidateEveryMs: 700 } });
   agent = await startAgentEndpoint((req) => {
     if (!req.path.startsWith('/revalidate')) return { status: 200 };
     const { gateId } = JSON.parse(req.body) as { gateId: string };

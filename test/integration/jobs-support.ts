@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
 import { loadPolicySet } from '../../src/adapters/policy/load.js';
 import type { BackgroundOptions } from '../../src/adapters/queue/background.js';
@@ -37,14 +37,15 @@ export interface JobsApp extends TestApp {
 /**
  * The real product (HTTP, Slack broker, queues and workers) on this test file's Redis database,
  * with the Slack stand-in when `slack` is set (or another Slack API at `slackApiUrl`), and
- * background settings for tests. `env` holds the agent secrets, for child processes to share.
+ * background settings for tests. `env` holds the agent secrets and the given `env` (e.g.
+ * COUNTERSIGN_AGENT_NETWORKS), for child processes to share.
  */
 export async function startJobsApp(
-  options: { slack?: boolean; slackApiUrl?: string; background?: Partial<BackgroundOptions>; flush?: boolean } = {},
+  options: { slack?: boolean; slackApiUrl?: string; background?: Partial<BackgroundOptions>; flush?: boolean; env?: NodeJS.ProcessEnv; logger?: Logger } = {},
 ): Promise<JobsApp> {
   const set = await loadPolicySet(POLICIES_DIR);
   const secrets: Record<string, string> = {};
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { ...options.env };
   for (const agent of set.agents instanceof Map ? set.agents.values() : Object.values(set.agents)) {
     if (agent.auth.method !== 'hmac') continue;
     secrets[agent.id] = generateWebhookSecret();
@@ -56,7 +57,7 @@ export async function startJobsApp(
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 2 });
   if (options.flush !== false) await redis.flushdb();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', COUNTERSIGN_POLICIES: POLICIES_DIR, LOG_LEVEL: 'silent', ...env });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const app = await startCountersign({ config, redis, logger, env, background: { ...FAST_BACKGROUND, ...options.background } });
   return {
     app,
@@ -100,6 +101,9 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: string;
 }
+
+/** What tests whose agent endpoints listen on loopback must set: agent URLs are public-only by default. */
+export const LOOPBACK_AGENTS = { COUNTERSIGN_AGENT_NETWORKS: 'loopback' };
 
 /** A local HTTP server standing in for an agent's callback and revalidation endpoints. */
 export interface AgentEndpoint {

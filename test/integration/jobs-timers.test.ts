@@ -3,11 +3,11 @@ import { jobId, TIMER_JOB } from '../../src/adapters/queue/names.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
 import { approve, changeRecord, ephemeralsFor, eventually } from '../support/slack.js';
 import { signedCall } from '../support/agent-http.js';
-import { shortGate, startAgentEndpoint, startJobsApp, textOf, threadOf, withSlack, type JobsApp } from './jobs-support.js';
+import { LOOPBACK_AGENTS, shortGate, startAgentEndpoint, startJobsApp, textOf, threadOf, withSlack, type JobsApp } from './jobs-support.js';
 
 let t: JobsApp;
 beforeAll(async () => {
-  t = await startJobsApp({ slack: true });
+  t = await startJobsApp({ slack: true, env: LOOPBACK_AGENTS });
 });
 afterAll(async () => {
   await t.close();

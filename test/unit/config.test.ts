@@ -43,6 +43,8 @@ describe('configuration from the environment', () => {
     ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: '2.5' }],
     ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: 'never' }],
     ['COUNTERSIGN_RETENTION_DAYS', { COUNTERSIGN_RETENTION_DAYS: '36501' }],
+    ['COUNTERSIGN_AGENT_NETWORKS', { COUNTERSIGN_AGENT_NETWORKS: 'intranet' }],
+    ['COUNTERSIGN_AGENT_NETWORKS', { COUNTERSIGN_AGENT_NETWORKS: 'loopback, 10.0.0.1/8' }],
   ])('a bad %s stops the start and is named (%j)', (name, env) => {
     expect(refusal(env)).toMatch(new RegExp(`^invalid configuration:[\\s\\S]*\\b${name}\\b`));
   });
@@ -63,6 +65,17 @@ describe('configuration from the environment', () => {
     // A retry within the idempotency window must never meet a retired gate's key (it would make a new gate under the old id).
     expect(MIN_RETENTION_DAYS * 86_400).toBeGreaterThan(IDEMPOTENCY_TTL_SECONDS);
     expect(refusal({ COUNTERSIGN_RETENTION_DAYS: String(MIN_RETENTION_DAYS) })).toBeUndefined();
+  });
+
+  test('agent networks: unset means public addresses only; a value lists keywords and CIDRs', () => {
+    expect(loadConfig({}).COUNTERSIGN_AGENT_NETWORKS).toBeUndefined();
+    const networks = loadConfig({ COUNTERSIGN_AGENT_NETWORKS: 'loopback, 10.20.0.0/16, fd00:1::/32' }).COUNTERSIGN_AGENT_NETWORKS!;
+    expect(networks.describe()).toBe('public addresses, loopback, 10.20.0.0/16, fd00:1::/32');
+    expect(networks.check('10.20.3.4').allowed).toBe(true);
+    expect(networks.check('10.21.3.4').allowed).toBe(false);
+    expect(refusal({ COUNTERSIGN_AGENT_NETWORKS: 'intranet' })).toContain(
+      'COUNTERSIGN_AGENT_NETWORKS is invalid: "intranet" is neither a keyword (loopback, private) nor a CIDR such as 10.0.0.0/8 or fd00::/8',
+    );
   });
 
   test('a delivery secret in the Standard Webhooks form is accepted', () => {

@@ -155,7 +155,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
   const revalidation = new GateRevalidation(queues.revalidation, ctx.now, options.revalidateEveryMs);
   const deliveries = new GateDeliveries(queues.deliveries, options.delivery);
   const sweeper = new Sweeper({ ctx: jobCtx, redis: jobRedis, timers, timerQueue: queues.timers, options: { graceMs: options.sweepGraceMs, batch: options.sweepBatch } });
-  const probe = new HttpEvidenceProbe({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs });
+  const probe = new HttpEvidenceProbe({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs, networks: ctx.agentNetworks });
 
   let outbox: SlackOutbox | undefined;
   let slackJobs: SlackJobs | undefined;
@@ -204,7 +204,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     );
     const deliveryWorker = new Worker<DeliveryJobData>(
       QUEUE.deliveries,
-      (job) => runDelivery({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs }, job),
+      (job) => runDelivery({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs, networks: ctx.agentNetworks, logger }, job),
       workerOptions('deliveries'),
     );
     workers.push(timerWorker, revalidationWorker, deliveryWorker);
@@ -217,7 +217,8 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
       worker.on('error', (err) => logger.warn({ err: err.message, queue: worker.name }, 'worker error'));
       worker.on('failed', (job, err) => {
         if (!job) return;
-        const parked = job.attemptsMade >= (job.opts.attempts ?? 1);
+        // An UnrecoverableError (no secret, a refused destination) ends the job before its attempts run out.
+        const parked = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
         logger.warn(
           { queue: worker.name, jobId: job.id, gateId: (job.data as { gateId?: string }).gateId, attempt: job.attemptsMade, parked, err: err.message },
           parked ? 'job failed for good' : 'job failed; will retry',

@@ -1,9 +1,11 @@
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import type { Logger } from 'pino';
 import { gateView } from '../../app/gate-view.js';
 import type { GateChange, GateObserver } from '../../app/ports.js';
+import type { AgentNetworks } from '../../core/agent-networks.js';
 import type { AgentRegistration } from '../../core/policy/agents.js';
 import { checkJobId, jobId } from './names.js';
-import { agentSigningSecret, signedPost } from './signed-post.js';
+import { agentSigningSecret, DestinationRefused, signedPost } from './signed-post.js';
 
 /** What one callback job carries. The body is fixed when the change happens; signing is per attempt. */
 export interface DeliveryJobData {
@@ -75,16 +77,31 @@ export interface DeliveryDeps {
   env: NodeJS.ProcessEnv;
   now: () => number;
   timeoutMs: number;
+  networks: AgentNetworks;
+  logger: Logger;
 }
 
-/** Sends one callback. A non-2xx answer or a network error fails the attempt (BullMQ retries it). */
+/**
+ * Sends one callback. A non-2xx answer or a network error fails the attempt (BullMQ retries it);
+ * a URL that leads to an address COUNTERSIGN_AGENT_NETWORKS does not allow is parked at once.
+ */
 export async function runDelivery(deps: DeliveryDeps, job: Job<DeliveryJobData>): Promise<string> {
   const { data } = job;
   const secret = agentSigningSecret(deps.agent(data.agentId), deps.env);
   if (!secret) {
     throw new UnrecoverableError(`no signing secret for agent ${data.agentId}: set its secret or COUNTERSIGN_DELIVERY_SECRET`);
   }
-  const answer = await signedPost(data.url, data.body, { secret, id: job.id!, now: deps.now(), timeoutMs: deps.timeoutMs });
+  let answer;
+  try {
+    answer = await signedPost(data.url, data.body, { secret, id: job.id!, now: deps.now(), timeoutMs: deps.timeoutMs, networks: deps.networks });
+  } catch (err) {
+    if (!(err instanceof DestinationRefused)) throw err;
+    deps.logger.warn(
+      { gateId: data.gateId, agentId: data.agentId, event: 'callback_refused', host: err.host, address: err.verdict.address, category: err.verdict.category },
+      `callback refused: ${err.message}`,
+    );
+    throw new UnrecoverableError(`callback refused: ${err.message}`);
+  }
   if (answer.status < 200 || answer.status > 299) throw new Error(`callback answered HTTP ${answer.status}`);
   return `HTTP ${answer.status}`;
 }

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { Job, Queue } from 'bullmq';
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { AppContext, GateChange, GateObserver } from '../../app/ports.js';
 import { EvidenceProbeFailed, revalidateGate, type EvidenceProbe, type RevalidationOutcome } from '../../app/revalidate.js';
+import type { AgentNetworks } from '../../core/agent-networks.js';
 import type { Gate } from '../../core/gate.js';
 import type { AgentRegistration } from '../../core/policy/agents.js';
 import { checkJobId, jobId } from './names.js';
-import { agentSigningSecret, signedPost } from './signed-post.js';
+import { agentSigningSecret, DestinationRefused, signedPost } from './signed-post.js';
 
 const EVIDENCE_HASH = /^sha256:[0-9a-f]{64}$/;
 
@@ -15,7 +16,13 @@ const EVIDENCE_HASH = /^sha256:[0-9a-f]{64}$/;
  */
 export class HttpEvidenceProbe implements EvidenceProbe {
   constructor(
-    private readonly deps: { agent(id: string): AgentRegistration | undefined; env: NodeJS.ProcessEnv; now: () => number; timeoutMs: number },
+    private readonly deps: {
+      agent(id: string): AgentRegistration | undefined;
+      env: NodeJS.ProcessEnv;
+      now: () => number;
+      timeoutMs: number;
+      networks: AgentNetworks;
+    },
   ) {}
 
   async currentHash(gate: Gate): Promise<string> {
@@ -31,8 +38,10 @@ export class HttpEvidenceProbe implements EvidenceProbe {
         id: `revalidate-${gate.id}-${this.deps.now()}`,
         now: this.deps.now(),
         timeoutMs: this.deps.timeoutMs,
+        networks: this.deps.networks,
       });
     } catch (err) {
+      if (err instanceof DestinationRefused) throw new EvidenceProbeFailed(`revalidateUrl refused: ${err.message}`, { cause: err });
       throw new EvidenceProbeFailed(`revalidateUrl unreachable: ${(err as Error).message}`, { cause: err });
     }
     if (answer.status < 200 || answer.status > 299) throw new EvidenceProbeFailed(`revalidateUrl answered HTTP ${answer.status}`);
@@ -86,7 +95,11 @@ export class GateRevalidation implements GateObserver {
   }
 }
 
-/** One revalidation slot: schedule the next one, then ask (a failed probe throws, and is retried). */
+/**
+ * One revalidation slot: schedule the next one, then ask (a failed probe throws, and is retried;
+ * a revalidateUrl that leads to an address COUNTERSIGN_AGENT_NETWORKS does not allow fails the
+ * slot at once).
+ */
 export async function runRevalidation(
   deps: { ctx: AppContext; probe: EvidenceProbe; scheduler: GateRevalidation },
   job: Job<RevalidationJobData>,
@@ -94,7 +107,18 @@ export async function runRevalidation(
   const gate = await deps.ctx.store.read(job.data.gateId);
   if (!gate) return 'skipped';
   await deps.scheduler.schedule(gate, Math.max(deps.ctx.now(), job.data.at));
-  const outcome = await revalidateGate(deps.ctx, deps.probe, job.data.gateId);
+  let outcome: RevalidationOutcome;
+  try {
+    outcome = await revalidateGate(deps.ctx, deps.probe, job.data.gateId);
+  } catch (err) {
+    const refused = err instanceof EvidenceProbeFailed && err.cause instanceof DestinationRefused ? err.cause : undefined;
+    if (!refused) throw err;
+    deps.ctx.logger.warn(
+      { gateId: gate.id, agentId: gate.agentId, event: 'revalidation_refused', host: refused.host, address: refused.verdict.address, category: refused.verdict.category },
+      `revalidation refused: ${refused.message}`,
+    );
+    throw new UnrecoverableError((err as Error).message);
+  }
   if (outcome.kind === 'drifted') deps.ctx.logger.info({ gateId: job.data.gateId, event: 'revalidation_drift' }, 'revalidation found drift');
   return outcome.kind;
 }
