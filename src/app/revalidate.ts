@@ -29,8 +29,8 @@ export function driftNote(gate: Gate, current: string): string {
 }
 
 /**
- * Revalidation: while a gate waits (and right before it is redeemed) the agent is asked for
- * the hash of what it would run now. A different hash voids the gate (`invalidated`), says so
+ * Revalidation: while a gate waits, the agent is asked for the hash of what it would run now
+ * (at redeem the agent presents that hash itself, and the redeem script compares it). A different hash voids the gate (`invalidated`), says so
  * on the change record, and the observers tell the agent. A failed probe throws
  * `EvidenceProbeFailed`: the caller retries, and must never treat it as approval.
  */

@@ -74,7 +74,7 @@ describe('revalidation', () => {
     // Execution
     await eventually(() => agent.received.filter((r) => r.path === '/revalidate' && JSON.parse(r.body).gateId === gate.id).length >= 3, 5_000);
     const now = await t.app.background.revalidateNow(gate.id);
-    // Validation: still waiting, nothing decided on its behalf; the redeem path hears "unreachable".
+    // Validation: still waiting, nothing decided on its behalf; an ask outside the schedule hears "unreachable".
     expect(now).toEqual({ kind: 'unreachable', reason: 'revalidateUrl answered HTTP 500' });
     expect((await read(gate.id)).state).toBe('pending_review');
     current.set(gate.id, gate.evidenceHash);

@@ -112,8 +112,9 @@ export interface Background {
   /** Set when Slack is configured: route the broker's writes through it. */
   outbox?: SlackOutbox;
   /**
-   * Asks the agent for the current evidence hash now (the redeem path). Drift invalidates the
-   * gate; `unreachable` must be treated as a refusal, never as "unchanged".
+   * Asks the agent for the current evidence hash now, outside the schedule. Drift invalidates
+   * the gate; `unreachable` must be treated as a refusal, never as "unchanged". (Redeem does not
+   * ask: the agent presents the hash there, and the redeem script compares it.)
    */
   revalidateNow(gateId: string): Promise<RevalidateNowResult>;
   listParkedDeliveries(start?: number, end?: number): Promise<ParkedDelivery[]>;
