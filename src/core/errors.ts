@@ -37,6 +37,7 @@ export const ErrorCode = {
   PolicyTightened: 'ERR_POLICY_TIGHTENED',
   // calls to agents (callbacks, revalidation)
   DestinationRefused: 'ERR_DESTINATION_REFUSED',
+  SlackPayloadInvalid: 'ERR_SLACK_PAYLOAD_INVALID',
   // policy and configuration
   PolicyInvalid: 'ERR_POLICY_INVALID',
   ConfigInvalid: 'ERR_CONFIG_INVALID',

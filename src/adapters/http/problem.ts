@@ -38,6 +38,7 @@ const KINDS: Record<ErrorCode, ProblemKind> = {
   ERR_EVIDENCE_DRIFT: { status: 409, slug: 'evidence-drift', title: 'The evidence changed since review: request a new gate' },
   ERR_GRANT_REPLAY: { status: 409, slug: 'grant-replay', title: 'The grant for this gate was issued already' },
   ERR_POLICY_TIGHTENED: { status: 409, slug: 'policy-tightened', title: 'Current policy decides more strictly: request a new gate' },
+  ERR_SLACK_PAYLOAD_INVALID: { status: 400, slug: 'slack-payload-invalid', title: 'The Slack request has a shape Slack does not send' },
   ERR_DESTINATION_REFUSED: { status: 422, slug: 'destination-refused', title: 'The URL leads to an address this deployment does not call' },
   ERR_POLICY_INVALID: { status: 500, slug: 'policy-invalid', title: 'The policy set is invalid' },
   ERR_CONFIG_INVALID: { status: 500, slug: 'config-invalid', title: 'The configuration is invalid' },

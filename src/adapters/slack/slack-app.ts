@@ -4,6 +4,7 @@ import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { boltLogger } from './bolt-logger.js';
+import { guardSlackRequests } from './request-guard.js';
 
 export interface SlackApp {
   app: App;
@@ -70,7 +71,7 @@ export async function createSlackApp(config: Config, logger: Logger): Promise<Sl
   return {
     app,
     client,
-    httpListener: receiver.requestListener,
+    httpListener: guardSlackRequests(receiver.requestListener, config.SLACK_SIGNING_SECRET ?? '', logger),
     mode: 'http',
     start: async () => {},
     stop: async () => {},
