@@ -4,7 +4,8 @@ import { Redis } from 'ioredis';
 import { checkDatabase } from '../adapters/redis/database.js';
 import { exportAudit, parseSince } from '../adapters/audit/export.js';
 import { renderTrace, traceGate } from '../adapters/audit/trace.js';
-import { describeProblem, verifyAudit } from '../adapters/audit/verify.js';
+import type { ChainHead } from '../adapters/audit/deployment-chain.js';
+import { describeProblem, parseAnchor, readChainHead, verifyAudit } from '../adapters/audit/verify.js';
 import { GateStore } from '../adapters/redis/gate-store.js';
 import { GATE_ID } from '../core/ids.js';
 
@@ -19,8 +20,12 @@ export interface AuditIo {
 const AUDIT_USAGE = `usage: countersign audit <command>
 
 commands:
-  verify                         check the deployment chain and every gate's chain; exit 1 and
-                                 name each modified, removed or reordered entry
+  verify [--anchor <pos>:<hash>]…
+                                 check the deployment chain and every gate's chain; exit 1 and
+                                 name each modified, removed or reordered entry. Each --anchor is
+                                 a head published earlier (the "audit chain head" log line, or
+                                 audit head): it must still be in the chain, unchanged
+  head                           print the chain's current head as <pos>:<hash>, to keep elsewhere
   export --since <time> [--out <file>]
                                  write the deployment chain as NDJSON (time: ISO 8601, or 24h, 7d …)
 
@@ -73,12 +78,28 @@ function redactUrl(url: string): string {
   }
 }
 
-/** `countersign audit verify|export`. Exit codes: 0 fine, 1 problems found, 2 usage or connection. */
+/** `countersign audit verify|head|export`. Exit codes: 0 fine, 1 problems found, 2 usage or connection. */
 export async function auditCommand(args: string[], io: AuditIo): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === 'verify' && rest.length === 0) {
+  if (sub === 'verify') {
+    let anchorTexts: string[];
+    try {
+      anchorTexts = parseArgs({ args: rest, options: { anchor: { type: 'string', multiple: true } }, strict: true }).values.anchor ?? [];
+    } catch (err) {
+      io.stderr.write(`countersign: ${(err as Error).message}\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    const anchors: ChainHead[] = [];
+    for (const text of anchorTexts) {
+      const anchor = parseAnchor(text);
+      if (!anchor) {
+        io.stderr.write(`countersign: --anchor needs <pos>:<hash> (a record position and its 64-hex-digit hash), not ${JSON.stringify(text)}\n\n${AUDIT_USAGE}`);
+        return 2;
+      }
+      anchors.push(anchor);
+    }
     return withRedis(io, async (redis) => {
-      const report = await verifyAudit(redis);
+      const report = await verifyAudit(redis, { anchors });
       for (const p of report.problems) io.stdout.write(`TAMPERED ${describeProblem(p)}\n`);
       for (const u of report.uncopied) {
         io.stdout.write(`note: gate ${u.gateId} links ${u.fromSeq}–${u.toSeq} are not in the deployment chain yet (copied with the gate's next change)\n`);
@@ -87,6 +108,17 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
         `${report.ok ? 'OK' : 'FAILED'}: ${report.records} deployment records, ${report.gates} gates, ${report.links} gate links checked; ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}\n`,
       );
       return report.ok ? 0 : 1;
+    });
+  }
+  if (sub === 'head' && rest.length === 0) {
+    return withRedis(io, async (redis) => {
+      const head = await readChainHead(redis);
+      if (!head) {
+        io.stderr.write('the deployment chain is empty (or its head is unreadable: run audit verify)\n');
+        return 1;
+      }
+      io.stdout.write(`${head.pos}:${head.hash}\n`);
+      return 0;
     });
   }
   if (sub === 'export') {

@@ -8,6 +8,7 @@ import { DeploymentAuditLog } from '../../src/adapters/audit/deployment-log.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
 import { example, pendingGateInput } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
+import { eventually } from '../support/slack.js';
 import { Redis } from 'ioredis';
 import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
@@ -180,6 +181,50 @@ describe('audit verify', () => {
     await t.redis.set(AUDIT_KEYS.head, head!);
     expect(gone.code).toBe(1);
     expect(gone.out).toContain(`gate ${full.id} seq 1): removed — gate ${full.id} was copied up to link 6, but the deployment chain holds none of its links`);
+  });
+
+  test('admin records cut from the end together with the head pass a plain verify, but not one against a published head', async () => {
+    // Setup: two admin actions at the end of the chain, and the head as the periodic log line publishes it.
+    await t.app.admin.audit.admin({ event: 'freeze', actor: 'slack:U0439ZZZZG4', at: Date.now(), pattern: 'prod*' });
+    await t.app.admin.audit.admin({ event: 'unfreeze', actor: 'slack:U0439ZZZZG4', at: Date.now(), pattern: 'prod*' });
+    const head = await cli(auditCommand, ['head']);
+    expect(head.code).toBe(0);
+    const published = head.out.trim();
+    expect(published).toMatch(/^\d+:[0-9a-f]{64}$/);
+    expect((await cli(auditCommand, ['verify', '--anchor', published])).code).toBe(0);
+
+    // Execution: both records removed, and the stored head moved back to the record before them (admin records have no watermark).
+    const [unfreeze, freeze] = [(await t.redis.rpop(AUDIT_KEYS.log))!, (await t.redis.rpop(AUDIT_KEYS.log))!];
+    const before = JSON.parse((await t.redis.lindex(AUDIT_KEYS.log, -1))!) as { pos: number; hash: string };
+    const storedHead = (await t.redis.get(AUDIT_KEYS.head))!;
+    await t.redis.set(AUDIT_KEYS.head, JSON.stringify({ pos: before.pos, hash: before.hash }));
+    try {
+      // Validation: nothing inside Redis shows the cut; the published head does.
+      expect((await verify()).code).toBe(0);
+      const anchored = await cli(auditCommand, ['verify', '--anchor', published]);
+      expect(anchored.code).toBe(1);
+      expect(anchored.out).toContain(`record ${published.split(':')[0]} (${published.split(':')[1]!.slice(0, 12)}…) was published as the chain's head, but the chain ends at record ${before.pos}`);
+      // An anchor whose hash differs from the record at its position: the chain was rewritten.
+      const rewritten = await cli(auditCommand, ['verify', '--anchor', `${before.pos}:${'0'.repeat(64)}`]);
+      expect(rewritten.code).toBe(1);
+      expect(rewritten.out).toContain(`record ${before.pos} was published with hash 000000000000…, but the chain holds ${before.hash.slice(0, 12)}…`);
+    } finally {
+      await t.redis.rpush(AUDIT_KEYS.log, freeze, unfreeze);
+      await t.redis.set(AUDIT_KEYS.head, storedHead);
+    }
+    expect((await cli(auditCommand, ['verify', '--anchor', published])).code).toBe(0);
+    // A malformed anchor is a usage error.
+    const bad = await cli(auditCommand, ['verify', '--anchor', '12:abc']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--anchor needs <pos>:<hash>');
+  });
+
+  test('the scheduled audit-head job writes the head to the log', async () => {
+    expect(await t.app.background.queues.timers.getJobScheduler('audit-head')).toMatchObject({ name: 'audit-head' });
+    const job = await t.app.background.queues.timers.add('audit-head', {} as never, { jobId: `audit-head-test-${Date.now()}` });
+    const done = await eventually(async () => ((await job.getState()) === 'completed' ? await t.app.background.queues.timers.getJob(job.id!) : undefined), 10_000);
+    const stored = JSON.parse((await t.redis.get(AUDIT_KEYS.head))!) as { pos: number; hash: string };
+    expect(done!.returnvalue).toEqual(stored);
   });
 
   test('damaged data is reported as tampering, not a crash: a null link, a null record, a garbage head', async () => {

@@ -26,7 +26,10 @@ const PAGE = 1_000;
  * copies a gate link must match that link (digest and link hash), each gate's copied links must
  * run 1, 2, 3 … with none missing, and the stored head must be the chain's last record.
  */
-export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
+export async function verifyAudit(redis: Redis, options: { anchors?: readonly ChainHead[] } = {}): Promise<VerifyReport> {
+  const anchors = options.anchors ?? [];
+  /** pos → the hash the chain holds there, for the anchored positions. */
+  const anchoredHashes = new Map<number, string>();
   const problems: AuditProblem[] = [];
   /** gate id → seqs the deployment chain holds for it, with their record data. */
   const copies = new Map<string, Array<{ seq: number; digest: string; gateHash: string; position: number }>>();
@@ -40,6 +43,8 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
     const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
     problems.push(...page.problems);
     page.records.forEach((r, i) => {
+      const pos = start + i + 1;
+      if (r && anchors.some((a) => a.pos === pos)) anchoredHashes.set(pos, r.hash);
       if (r?.kind === 'admin') {
         const retirement = retiredEntryOf(r.entry);
         if (retirement) retired.set(retirement.gateId, { ...retirement, position: start + i + 1 });
@@ -63,6 +68,28 @@ export async function verifyAudit(redis: Redis): Promise<VerifyReport> {
       problem: 'removed',
       detail: `the chain's head is record ${head.pos} (${head.hash.slice(0, 12)}…) but the chain ends at record ${last.pos}: records were removed or altered at its end`,
     });
+  }
+
+  // Heads published earlier (the periodic `audit chain head` log line): each must still be in
+  // the chain, with the same hash. This catches what nothing inside Redis can: records cut from
+  // the end together with the stored head and watermarks, or a chain rebuilt from some point on.
+  for (const anchor of anchors) {
+    const held = anchoredHashes.get(anchor.pos);
+    if (anchor.pos > total) {
+      problems.push({
+        chain: 'deployment',
+        position: anchor.pos,
+        problem: 'removed',
+        detail: `record ${anchor.pos} (${anchor.hash.slice(0, 12)}…) was published as the chain's head, but the chain ends at record ${total}: records were removed from its end`,
+      });
+    } else if (held !== anchor.hash) {
+      problems.push({
+        chain: 'deployment',
+        position: anchor.pos,
+        problem: 'mismatch',
+        detail: `record ${anchor.pos} was published with hash ${anchor.hash.slice(0, 12)}…, but the chain holds ${held ? `${held.slice(0, 12)}…` : 'an unreadable record'} there: the chain was rewritten from there or earlier`,
+      });
+    }
   }
 
   // Every gate chain in Redis, plus every gate the deployment chain names (its chain may be gone).
@@ -161,4 +188,19 @@ function readHead(text: string): ChainHead | 'unreadable' {
   } catch {
     return 'unreadable';
   }
+}
+
+/** `<pos>:<hash>` (as the `audit chain head` log line and `audit head` print it) as a head. */
+export function parseAnchor(text: string): ChainHead | undefined {
+  const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text.trim());
+  if (!m) return undefined;
+  const pos = Number(m[1]);
+  return pos >= 1 ? { pos, hash: m[2]! } : undefined;
+}
+
+/** The chain's stored head (undefined for an empty chain or an unreadable head). */
+export async function readChainHead(redis: Redis): Promise<ChainHead | undefined> {
+  const raw = await redis.get(AUDIT_KEYS.head);
+  const head = raw ? readHead(raw) : undefined;
+  return head === 'unreadable' ? undefined : head;
 }

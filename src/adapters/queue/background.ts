@@ -27,6 +27,7 @@ import { SlackNudges } from './slack-nudges.js';
 import { SlackOutbox, type SlackJobData } from './slack-outbox.js';
 import { Sweeper } from './sweeper.js';
 import type { RetireReport } from '../audit/retention.js';
+import { readChainHead } from '../audit/verify.js';
 import { DEFAULT_SCHEDULE, EXPIRY_ONLY, type TimerSchedule } from './timer-plan.js';
 import { GateTimers, runTimer, type TickJobData, type TimerJobData } from './timers.js';
 
@@ -49,6 +50,11 @@ export interface BackgroundOptions {
   revalidateEveryMs: number;
   /** How often finished gates past their retention are retired (when retention is on). */
   retireEveryMs: number;
+  /**
+   * How often the audit chain's head is written to the log (`audit chain head`): kept with the
+   * logs, outside Redis, it is the anchor `audit verify --anchor` checks the chain against.
+   */
+  auditHeadEveryMs: number;
   /** Timeout of each request to an agent (callbacks, revalidation). */
   httpTimeoutMs: number;
   delivery: DeliveryOptions;
@@ -79,6 +85,7 @@ export const DEFAULT_BACKGROUND_OPTIONS: BackgroundOptions = {
   rearmEveryMs: 10 * 60_000,
   revalidateEveryMs: 3 * 60_000,
   retireEveryMs: 10 * 60_000,
+  auditHeadEveryMs: 5 * 60_000,
   httpTimeoutMs: 10_000,
   delivery: DEFAULT_DELIVERY_OPTIONS,
   slackChannelSpacingMs: 1_000,
@@ -194,6 +201,11 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
         if (job.name === TIMER_JOB.sweep) return { ticks: await sweeper.promote(), ...(await sweeper.sweepOverdue()) };
         if (job.name === TIMER_JOB.rearm) return sweeper.rearm();
         if (job.name === TIMER_JOB.retire) return deps.retention ? deps.retention.retireDue() : 'retention off';
+        if (job.name === TIMER_JOB.auditHead) {
+          const head = await readChainHead(jobRedis);
+          if (head) logger.info({ event: 'audit.head', pos: head.pos, hash: head.hash, anchor: `${head.pos}:${head.hash}` }, 'audit chain head');
+          return head ?? 'empty';
+        }
         return runTimer({ ctx: jobCtx, timers, nudges }, job, token);
       },
       workerOptions('timers'),
@@ -229,6 +241,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     const template = { opts: { removeOnComplete: true, removeOnFail: { count: 100 } } };
     await queues.timers.upsertJobScheduler(TIMER_JOB.sweep, { every: options.sweepEveryMs }, { name: TIMER_JOB.sweep, ...template });
     await queues.timers.upsertJobScheduler(TIMER_JOB.rearm, { every: options.rearmEveryMs }, { name: TIMER_JOB.rearm, ...template });
+    await queues.timers.upsertJobScheduler(TIMER_JOB.auditHead, { every: options.auditHeadEveryMs }, { name: TIMER_JOB.auditHead, ...template });
     // One schedule for all processes; a deployment that turns retention off removes it.
     if (deps.retention) await queues.timers.upsertJobScheduler(TIMER_JOB.retire, { every: options.retireEveryMs }, { name: TIMER_JOB.retire, ...template });
     else await queues.timers.removeJobScheduler(TIMER_JOB.retire);

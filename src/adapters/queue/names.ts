@@ -21,7 +21,7 @@ export const QUEUE = {
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
 /** Job names (BullMQ's `job.name`), per queue. */
-export const TIMER_JOB = { expire: 'expire', tick: 'expire-due', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm', retire: 'retire' } as const;
+export const TIMER_JOB = { expire: 'expire', tick: 'expire-due', remind: 'remind', escalate: 'escalate', sweep: 'sweep', rearm: 'rearm', retire: 'retire', auditHead: 'audit-head' } as const;
 export const SLACK_JOB = {
   post: 'post',
   update: 'update',
