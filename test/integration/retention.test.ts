@@ -156,9 +156,9 @@ describe('gate retention', () => {
     // The store refuses to retire a gate whose chain is not the one checked (it moved on meanwhile) or that is not final.
     const moving = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
     const end = (await t.app.ctx.store.chainEnd(moving.id))!;
-    expect(await t.app.ctx.store.retire(moving.id, end, RETIRABLE_STATES)).toBe('not_final');
+    expect(await t.app.ctx.store.retire(moving.id, end, RETIRABLE_STATES, Date.now() + DAY)).toBe('not_final');
     expect((await as(t, 'deploy-bot', 'POST', `/v1/gates/${moving.id}/cancel`, { json: {} })).status).toBe(200);
-    expect(await t.app.ctx.store.retire(moving.id, end, RETIRABLE_STATES)).toBe('changed');
+    expect(await t.app.ctx.store.retire(moving.id, end, RETIRABLE_STATES, Date.now() + DAY)).toBe('changed');
     expect((await t.app.ctx.store.read(moving.id))?.state).toBe('cancelled');
   });
 });

@@ -101,14 +101,19 @@ export class DeploymentAuditLog implements GateObserver {
     });
   }
 
-  /** Copies the gate's links that the deployment chain does not hold yet; returns how many. */
-  copyGate(gateId: string): Promise<number> {
-    return this.copyGates([gateId]);
+  /**
+   * Copies the gate's links that the deployment chain does not hold yet; returns how many.
+   * `fresh` reads how far it was copied from Redis rather than from this process's memory (which
+   * is ahead of Redis when Redis lost its last writes).
+   */
+  copyGate(gateId: string, options: { fresh?: boolean } = {}): Promise<number> {
+    return this.copyGates([gateId], options);
   }
 
   /** Copies the uncopied links of several gates in one append. */
-  copyGates(gateIds: string[]): Promise<number> {
+  copyGates(gateIds: string[], options: { fresh?: boolean } = {}): Promise<number> {
     return this.serial(async () => {
+      if (options.fresh) for (const id of gateIds) this.copied.delete(id);
       let pending = await this.uncopied(gateIds);
       return this.append((head) => {
         const now = this.deps.now();

@@ -4,9 +4,14 @@ import type { GateChange, GateObserver } from '../../app/ports.js';
 import { GATE_STATES, isTerminal, type GateState } from '../../core/gate-state.js';
 import { POST_HOC_OPEN } from '../admin/post-hoc-reviews.js';
 import type { GateStore } from '../redis/gate-store.js';
-import { RETIRE_INDEX } from '../redis/keys.js';
+import { gateKeys, RETIRE_INDEX } from '../redis/keys.js';
 import type { DeploymentAuditLog } from './deployment-log.js';
 import { AUDIT_KEYS } from './keys.js';
+
+/** Where the backfill of the retire index goes on from (a SCAN cursor; '0' starts over). */
+const BACKFILL_CURSOR = 'cs:retire:backfill-cursor';
+/** Every gate's hash. */
+const GATE_PATTERN = 'cs:{g:*}:gate';
 
 /** The event of the deployment-chain record that retires a gate (see retireDue). */
 export const RETIRED_EVENT = 'gate.retired';
@@ -46,6 +51,17 @@ export function retiredEntryOf(entryText: string): RetiredEntry | undefined {
   return e as RetiredEntry;
 }
 
+/**
+ * The retire record that describes the gate's copies (their count and last hash), else the one
+ * naming the most links. Two passes racing can each write one; only one of them can be right.
+ */
+export function retirementOf<R extends RetiredEntry>(records: R[] | undefined, held: Array<{ seq: number; gateHash: string }> | undefined): R | undefined {
+  if (!records || records.length === 0) return undefined;
+  const end = held?.at(-1);
+  const matching = records.find((r) => end !== undefined && r.links === end.seq && r.lastHash === end.gateHash);
+  return matching ?? records.reduce((a, b) => (b.links > a.links ? b : a));
+}
+
 export interface RetireReport {
   /** Gates whose keys were deleted. */
   retired: number;
@@ -79,6 +95,8 @@ export class GateRetention implements GateObserver {
       batch?: number;
       /** A pass stops starting batches after this long (ms). */
       budgetMs?: number;
+      /** Gate keys looked at per pass by the backfill (about). */
+      backfillPerPass?: number;
     },
   ) {}
 
@@ -90,22 +108,66 @@ export class GateRetention implements GateObserver {
 
   /**
    * Retires every gate whose retention is over, a batch at a time, until none is left or the
-   * pass has run for `budgetMs` (the next pass goes on); returns what it did.
+   * pass has run for `budgetMs` (the next pass goes on); returns what it did. Each pass first
+   * indexes a slice of the gates the index may lack (see backfill).
    */
   async retireDue(): Promise<RetireReport> {
     const report: RetireReport = { retired: 0, kept: 0, dropped: 0 };
     const started = Date.now();
     const batch = this.deps.batch ?? 500;
-    // Gates held for a review stay in the index, at its front: each batch starts behind them.
+    await this.backfill();
+    // Gates kept in this pass stay in the index, at its front: each batch starts behind them.
     const held = { count: 0 };
     for (;;) {
-      const due = await this.redis.zrangebyscore(RETIRE_INDEX, '-inf', this.deps.now() - this.deps.retentionMs, 'WITHSCORES', 'LIMIT', held.count, batch);
-      for (let i = 0; i + 1 < due.length; i += 2) await this.retireOne(due[i]!, Number(due[i + 1]), report, held);
+      const cutoff = this.deps.now() - this.deps.retentionMs;
+      const due = await this.redis.zrangebyscore(RETIRE_INDEX, '-inf', cutoff, 'WITHSCORES', 'LIMIT', held.count, batch);
+      for (let i = 0; i + 1 < due.length; i += 2) {
+        const gateId = due[i]!;
+        try {
+          await this.retireOne(gateId, Number(due[i + 1]), cutoff, report, held);
+        } catch (err) {
+          // One gate that cannot be read or copied must not stop the others.
+          this.deps.logger?.error({ err, gateId }, 'could not retire a gate; kept, and tried again next pass');
+          report.kept += 1;
+          held.count += 1;
+        }
+      }
       if (due.length < batch * 2 || Date.now() - started >= (this.deps.budgetMs ?? 60_000)) return report;
     }
   }
 
-  private async retireOne(gateId: string, finalAt: number, report: RetireReport, held: { count: number }): Promise<void> {
+  /**
+   * Indexes finished gates the observer never saw: those that finished before this release, while
+   * retention was `forever`, or when the index write failed. Walks the gate keys a slice per pass
+   * (a cursor in Redis shared by all processes), scoring each by its last move.
+   */
+  async backfill(maxKeys = this.deps.backfillPerPass ?? 5_000): Promise<number> {
+    let cursor = (await this.redis.get(BACKFILL_CURSOR)) ?? '0';
+    let scanned = 0;
+    let indexed = 0;
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', GATE_PATTERN, 'COUNT', 1_000);
+      cursor = next;
+      scanned += 1_000;
+      const ids = keys.map((k) => /^cs:\{g:([^}]+)\}:gate$/.exec(k)?.[1]).filter((id): id is string => id !== undefined);
+      if (ids.length === 0) continue;
+      const read = this.redis.pipeline();
+      for (const id of ids) read.hmget(gateKeys(id).gate, 'state', 'updatedAt');
+      const heads = (await read.exec()) ?? [];
+      const add = this.redis.pipeline();
+      ids.forEach((id, n) => {
+        const [state, updatedAt] = (heads[n]?.[1] as Array<string | null> | undefined) ?? [];
+        if (!state || !RETIRABLE_STATES.includes(state as GateState) || !updatedAt) return;
+        add.zadd(RETIRE_INDEX, 'NX', Number(updatedAt), id);
+        indexed += 1;
+      });
+      if (indexed > 0) await add.exec();
+    } while (cursor !== '0' && scanned < maxKeys);
+    await this.redis.set(BACKFILL_CURSOR, cursor);
+    return indexed;
+  }
+
+  private async retireOne(gateId: string, finalAt: number, cutoff: number, report: RetireReport, held: { count: number }): Promise<void> {
     const { store, audit, now, logger } = this.deps;
     const end = await store.chainEnd(gateId);
     if (!end || !RETIRABLE_STATES.includes(end.state)) {
@@ -115,17 +177,28 @@ export class GateRetention implements GateObserver {
       report.dropped += 1;
       return;
     }
-    // A break-glass approval waits for its post-hoc review: the gate stays until it is done.
-    if ((await this.redis.zscore(POST_HOC_OPEN, gateId)) !== null) {
+    const keep = (why: string, level: 'info' | 'warn' | 'error' = 'info') => {
+      logger?.[level]({ gateId, state: end.state }, `gate kept past its retention: ${why}`);
       report.kept += 1;
       held.count += 1;
+    };
+    if (end.lastHash === '') {
+      // A chain whose last link cannot be read is a case for audit verify, not for deletion.
+      await this.redis.zrem(RETIRE_INDEX, gateId);
+      logger?.error({ gateId }, 'gate kept past its retention: the last link of its chain is unreadable (run countersign audit verify)');
+      report.dropped += 1;
       return;
     }
-    // Every link into the deployment chain first, then the record that the gate leaves.
-    await audit.copyGate(gateId);
+    // A break-glass approval waits for its post-hoc review: the gate stays until it is done.
+    if ((await this.redis.zscore(POST_HOC_OPEN, gateId)) !== null) return keep('its break-glass approval awaits the post-hoc review');
+    // Every link into the deployment chain first, checked against Redis itself (never this
+    // process's memory of it), then the record that the gate leaves.
+    await audit.copyGate(gateId, { fresh: true });
+    const copied = Number((await this.redis.hget(AUDIT_KEYS.copied, gateId)) ?? '0');
+    if (!(copied >= end.links)) return keep(`only ${copied} of its ${end.links} links are in the deployment chain`, 'warn');
     const entry: RetiredEntry = { event: RETIRED_EVENT, actor: 'system:retention', at: now(), gateId, state: end.state, links: end.links, lastHash: end.lastHash, finalAt };
     await audit.admin({ ...entry });
-    const outcome = await store.retire(gateId, end, RETIRABLE_STATES);
+    const outcome = await store.retire(gateId, end, RETIRABLE_STATES, cutoff);
     if (outcome === 'retired') {
       await this.forget(gateId);
       report.retired += 1;
@@ -137,7 +210,7 @@ export class GateRetention implements GateObserver {
     } else {
       // It moved on after the check (its record above is void: verify reads the gate itself while
       // it exists); its move raised its index entry, so it is not due again yet.
-      report.kept += 1;
+      keep('it moved during the pass');
     }
   }
 

@@ -6,7 +6,7 @@ import { grantUsedKey } from '../redis/grant-ledger.js';
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
 import { AUDIT_KEYS } from './keys.js';
-import { retiredEntryOf, type RetiredEntry } from './retention.js';
+import { retiredEntryOf, retirementOf, type RetiredEntry } from './retention.js';
 
 /** One step of a gate's story, from the user's intent to the calls the grant was used for. */
 export interface TraceStep {
@@ -52,6 +52,8 @@ export async function traceGate(redis: Redis, store: GateStore, gateId: string):
   }
   const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
   if (!gate && !recordProblem && raw.length === 0) return traceRetired(redis, gateId);
+  // Retired between the two reads: its keys are gone now, and the deployment chain tells its story.
+  if (gate && raw.length === 0 && !(await redis.exists(gateKeys(gateId).gate))) return traceRetired(redis, gateId);
   const problems = verifyChain(raw).map((p) => `position ${p.position} (seq ${p.seq ?? '?'}): ${p.problem} — ${p.detail}`);
   if (recordProblem) problems.unshift(recordProblem);
   // Every gate is created with its first link: a record without any link lost its chain.
@@ -149,7 +151,7 @@ const PAGE = 1_000;
 async function traceRetired(redis: Redis, gateId: string): Promise<GateTrace | undefined> {
   const copies: DeploymentRecord[] = [];
   const problems: string[] = [];
-  let retirement: (RetiredEntry & { loggedAt: number }) | undefined;
+  const retirements: RetiredEntry[] = [];
   const total = await redis.llen(AUDIT_KEYS.log);
   let last: ChainHead = { pos: 0, hash: GENESIS };
   for (let start = 0; start < total; start += PAGE) {
@@ -160,10 +162,11 @@ async function traceRetired(redis: Redis, gateId: string): Promise<GateTrace | u
     for (const r of page.records) {
       if (r?.kind === 'gate' && r.gateId === gateId) copies.push(r);
       const retired = r?.kind === 'admin' ? retiredEntryOf(r.entry) : undefined;
-      if (retired?.gateId === gateId) retirement = { ...retired, loggedAt: r!.loggedAt };
+      if (retired?.gateId === gateId) retirements.push(retired);
     }
     last = page.last;
   }
+  const retirement = retirementOf(retirements, copies.map((c) => ({ seq: c.seq, gateHash: c.gateHash })));
   if (copies.length === 0 && !retirement) return undefined;
   copies.forEach((c, i) => {
     if (c.seq !== i + 1) problems.push(`the deployment chain's copies skip or repeat: expected link ${i + 1}, found link ${c.seq}`);

@@ -3,7 +3,7 @@ import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/au
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
 import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
-import { retiredEntryOf, type RetiredEntry } from './retention.js';
+import { retiredEntryOf, retirementOf, type RetiredEntry } from './retention.js';
 
 /** What `countersign audit verify` found. */
 export interface VerifyReport {
@@ -33,31 +33,44 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
   const problems: AuditProblem[] = [];
   /** gate id → seqs the deployment chain holds for it, with their record data. */
   const copies = new Map<string, Array<{ seq: number; digest: string; gateHash: string; position: number }>>();
-  /** gate id → the last record that retired it (its links and last hash), with its position. */
-  const retired = new Map<string, RetiredEntry & { position: number }>();
+  /** gate id → the records that retired it (links and last hash), with their positions. */
+  const retired = new Map<string, Array<RetiredEntry & { position: number }>>();
 
-  const total = await redis.llen(AUDIT_KEYS.log);
+  // One snapshot of what the append script writes together (head, length, watermarks), so that
+  // appends running meanwhile are neither a cut end nor a missing copy. Records are only ever
+  // appended, so the chain up to `total` stays what it was.
+  const snapshot = (await redis.multi().get(AUDIT_KEYS.head).llen(AUDIT_KEYS.log).hgetall(AUDIT_KEYS.copied).exec()) ?? [];
+  const [rawHead, total, copied] = snapshot.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  }) as [string | null, number, Record<string, string>];
+  let read = 0;
   let last: ChainHead = { pos: 0, hash: GENESIS };
-  for (let start = 0; start < total; start += PAGE) {
-    const raw = await redis.lrange(AUDIT_KEYS.log, start, start + PAGE - 1);
-    const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
-    problems.push(...page.problems);
-    page.records.forEach((r, i) => {
-      const pos = start + i + 1;
-      if (r && anchors.some((a) => a.pos === pos)) anchoredHashes.set(pos, r.hash);
-      if (r?.kind === 'admin') {
-        const retirement = retiredEntryOf(r.entry);
-        if (retirement) retired.set(retirement.gateId, { ...retirement, position: start + i + 1 });
-        return;
-      }
-      if (!r || r.kind !== 'gate') return;
-      const list = copies.get(r.gateId) ?? [];
-      list.push({ seq: r.seq, digest: r.digest, gateHash: r.gateHash, position: start + i + 1 });
-      copies.set(r.gateId, list);
-    });
-    last = page.last;
-  }
-  const rawHead = await redis.get(AUDIT_KEYS.head);
+  /** Reads and checks the chain from where the last read stopped up to `upto` records. */
+  const readLog = async (upto: number) => {
+    for (let start = read; start < upto; start += PAGE) {
+      const raw = await redis.lrange(AUDIT_KEYS.log, start, Math.min(start + PAGE, upto) - 1);
+      const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
+      problems.push(...page.problems);
+      page.records.forEach((r, i) => {
+        const pos = start + i + 1;
+        if (r && anchors.some((a) => a.pos === pos)) anchoredHashes.set(pos, r.hash);
+        if (r?.kind === 'admin') {
+          const retirement = retiredEntryOf(r.entry);
+          if (retirement) retired.set(retirement.gateId, [...(retired.get(retirement.gateId) ?? []), { ...retirement, position: pos }]);
+          return;
+        }
+        if (!r || r.kind !== 'gate') return;
+        const list = copies.get(r.gateId) ?? [];
+        list.push({ seq: r.seq, digest: r.digest, gateHash: r.gateHash, position: pos });
+        copies.set(r.gateId, list);
+      });
+      last = page.last;
+      read += raw.length;
+      if (raw.length === 0) break;
+    }
+  };
+  await readLog(total);
   const head = rawHead ? readHead(rawHead) : undefined;
   if (head === 'unreadable') {
     problems.push({ chain: 'deployment', problem: 'unreadable', detail: `the stored head of the chain is not a head: ${rawHead!.slice(0, 80)}` });
@@ -100,11 +113,13 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
       if (id) gateIds.add(id);
     }
   }
-  const copied = await redis.hgetall(AUDIT_KEYS.copied);
   const uncopied: VerifyReport['uncopied'] = [];
   let links = 0;
   for (const gateId of [...gateIds].sort()) {
     const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
+    // A gate whose chain is gone may have been retired after the snapshot: its retire record is
+    // then further on in the chain, so read on before judging.
+    if (raw.length === 0 && !retired.has(gateId)) await readLog(await redis.llen(AUDIT_KEYS.log));
     links += raw.length;
     for (const p of verifyChain(raw)) {
       problems.push({ chain: 'gate', gateId, position: p.position, ...(p.seq !== undefined ? { seq: p.seq } : {}), problem: p.problem, detail: p.detail });
@@ -122,7 +137,7 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
     // Retired (its retention was over): the gate's own chain is gone on purpose, and the copies
     // are all that is left of it; they must be the whole chain the retire record describes.
     // A retire record for a gate that is still there was void (the gate moved on meanwhile).
-    const retirement = raw.length === 0 ? retired.get(gateId) : undefined;
+    const retirement = raw.length === 0 ? retirementOf(retired.get(gateId), copies.get(gateId)) : undefined;
     let expected = 1;
     held.forEach((copy) => {
       const where = { chain: 'deployment' as const, position: copy.position, gateId, seq: copy.seq };
@@ -204,3 +219,4 @@ export async function readChainHead(redis: Redis): Promise<ChainHead | undefined
   const head = raw ? readHead(raw) : undefined;
   return head === 'unreadable' ? undefined : head;
 }
+

@@ -374,7 +374,12 @@ export class GateStore {
    */
   async chainEnd(id: string): Promise<{ state: GateState; links: number; lastHash: string } | undefined> {
     const keys = gateKeys(id);
-    const [state, links, last] = await Promise.all([this.redis.hget(keys.gate, 'state'), this.redis.llen(keys.audit), this.redis.lindex(keys.audit, -1)]);
+    // One transaction: the three facts belong to the same moment.
+    const replies = (await this.redis.multi().hget(keys.gate, 'state').llen(keys.audit).lindex(keys.audit, -1).exec()) ?? [];
+    const [state, links, last] = replies.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as [string | null, number, string | null];
     if (!state) return undefined;
     let lastHash = '';
     try {
@@ -386,14 +391,21 @@ export class GateStore {
   }
 
   /**
-   * Deletes every key of a gate, provided it is still in one of `states` and its chain is still
-   * `expected` (see scripts/retire-gate-6.lua). The caller has copied the chain elsewhere first.
+   * Deletes every key of a gate, provided it is still in one of `states`, has not moved since
+   * `cutoff`, and its chain is still `expected` (see scripts/retire-gate-6.lua). The caller has
+   * copied the chain elsewhere first.
    */
-  async retire(id: string, expected: { links: number; lastHash: string }, states: readonly GateState[]): Promise<'retired' | 'gone' | 'not_final' | 'changed'> {
+  async retire(
+    id: string,
+    expected: { links: number; lastHash: string },
+    states: readonly GateState[],
+    cutoff: number,
+  ): Promise<'retired' | 'gone' | 'not_final' | 'changed'> {
     const keys = gateKeys(id);
     const reply = await runScript(this.redis, 'retire-gate-6', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes, keys.slack], [
       expected.links,
       expected.lastHash,
+      cutoff,
       ...states,
     ]);
     switch (reply[0]) {

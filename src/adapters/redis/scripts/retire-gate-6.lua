@@ -8,21 +8,24 @@
   KEYS[3..6] votes, reviewers, notes, slack state
   ARGV[1] the number of links the chain must have
   ARGV[2] the hash of its last link
-  ARGV[3..] the states a gate may be retired in
+  ARGV[3] the cutoff (epoch ms): a gate that moved after it is not due yet
+  ARGV[4..] the states a gate may be retired in
 
   Returns
    { 1 }       retired
    { -1 }      no such gate
    { -2, state } not in a state that may be retired
-   { -3 }      the chain is not the one checked (it grew, or its end differs)
+   { -3 }      the chain is not the one checked (it grew, or its end differs), or the gate
+               moved after the cutoff
 ]]
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return { -1 } end
 local allowed = false
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if ARGV[i] == state then allowed = true end
 end
 if not allowed then return { -2, state } end
+if tonumber(redis.call('HGET', KEYS[1], 'updatedAt') or '0') > tonumber(ARGV[3]) then return { -3 } end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return { -3 } end
 local last = redis.call('LINDEX', KEYS[2], -1)
 if not last then return { -3 } end
