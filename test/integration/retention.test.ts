@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { GateRetention, RETIRABLE_STATES, RETIRED_EVENT } from '../../src/adapters/audit/retention.js';
-import { POST_HOC_OPEN } from '../../src/adapters/admin/post-hoc-reviews.js';
+import { POST_HOC_OPEN, postHocRecordKey } from '../../src/adapters/admin/post-hoc-reviews.js';
 import { gateKeys, RETIRE_INDEX } from '../../src/adapters/redis/keys.js';
 import { submitGate } from '../../src/app/submit-gate.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
@@ -68,6 +68,9 @@ describe('gate retention', () => {
     expect(await t.redis.zscore(RETIRE_INDEX, waiting.id)).toBeNull();
     expect(await t.app.background.queues.timers.getJobScheduler('retire')).toMatchObject({ name: 'retire' });
 
+    // A break-glass review record whose review is over (not in the open set).
+    await t.redis.hset(postHocRecordKey(completed), 'record', '{}');
+
     // Execution: a day later nothing is due; 31 days later (retention 30 days) the two finished gates are.
     expect(await retention(DAY).retireDue()).toEqual({ retired: 0, kept: 0, dropped: 0 });
     expect(await retention(31 * DAY).retireDue()).toMatchObject({ retired: 2, kept: 0 });
@@ -75,6 +78,7 @@ describe('gate retention', () => {
     // Validation: every key of the finished gates is gone, the others are whole.
     expect(await keysLeft(completed)).toBe(0);
     expect(await keysLeft(cancelled.id)).toBe(0);
+    expect(await t.redis.exists(postHocRecordKey(completed))).toBe(0);
     expect((await t.app.ctx.store.read(waiting.id))?.state).toBe('pending_review');
     expect((await t.app.ctx.store.read(approved.id))?.state).toBe('approved');
     expect(await t.redis.zscore(RETIRE_INDEX, completed)).toBeNull();

@@ -7,7 +7,9 @@ import type { Redis } from 'ioredis';
  */
 export const POST_HOC_REVIEWERS = 2;
 
-const recordKey = (gateId: string) => `cs:admin:posthoc:${gateId}`;
+/** A break-glass's post-hoc review record (its reviews are also in the deployment audit chain). */
+export const postHocRecordKey = (gateId: string) => `cs:admin:posthoc:${gateId}`;
+const recordKey = postHocRecordKey;
 export const POST_HOC_OPEN = 'cs:admin:posthoc:open';
 
 export interface PostHocReview {

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { GateChange, GateObserver } from '../../app/ports.js';
 import { GATE_STATES, isTerminal, type GateState } from '../../core/gate-state.js';
-import { POST_HOC_OPEN } from '../admin/post-hoc-reviews.js';
+import { POST_HOC_OPEN, postHocRecordKey } from '../admin/post-hoc-reviews.js';
 import type { GateStore } from '../redis/gate-store.js';
 import { gateKeys, RETIRE_INDEX } from '../redis/keys.js';
 import type { DeploymentAuditLog } from './deployment-log.js';
@@ -216,6 +216,7 @@ export class GateRetention implements GateObserver {
 
   /** Drops a retired gate from the index, and its copy watermark: the retire record took its place. */
   private async forget(gateId: string): Promise<void> {
-    await Promise.all([this.redis.zrem(RETIRE_INDEX, gateId), this.redis.hdel(AUDIT_KEYS.copied, gateId)]);
+    // The post-hoc review record of a break-glass goes too: its reviews are in the deployment chain.
+    await Promise.all([this.redis.zrem(RETIRE_INDEX, gateId), this.redis.hdel(AUDIT_KEYS.copied, gateId), this.redis.del(postHocRecordKey(gateId))]);
   }
 }
