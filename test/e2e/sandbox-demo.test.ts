@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { CountersignClient } from '../../src/client/index.js';
 import { demoUser } from '../../src/sandbox/demo-workspace.js';
+import { DEFAULT_TOKEN } from '../../src/sandbox/slack-web-api.js';
 import { BROWSER_REQUIRED, CHROMIUM_ARGS, chromiumPath } from './browser.js';
 import { alive, REPO, startDemo, type DemoProcess } from './demo-process.js';
 
@@ -153,6 +154,29 @@ suite('npm run demo in a browser', () => {
     expect(await record.locator('img, script, a[href^="javascript"]').count()).toBe(0);
     await client.cancel(gate.id, 'test done');
   }, 30_000);
+
+  test('a click is not lost when the page updates while the button is held down', async () => {
+    // Setup: the pointer pressed on a sidebar link (a click is a press and a release on one element).
+    await page.locator(`a[data-conversation="${SECURITY_CHANNEL}"]`).click();
+    const link = page.locator('a[data-conversation="C07KVJ50CE9"]');
+    const box = (await link.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    // Execution: meanwhile the app posts elsewhere, and the page fetches what changed.
+    const fetched = page.waitForResponse(async (r) => r.url().includes('/sandbox/snapshot') && (await r.text()).includes('An unrelated alert'));
+    const posted = await fetch(`${new URL(url).origin}/api/chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEFAULT_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'C0519R0WYOJ', text: 'An unrelated alert' }),
+    });
+    expect(((await posted.json()) as { ok: boolean }).ok).toBe(true);
+    await fetched;
+    await page.mouse.up();
+    // Validation: the click arrived (the channel opened), and the update is shown too.
+    await page.locator('a.nav-item.active[data-conversation="C07KVJ50CE9"]').waitFor();
+    await page.locator('a[data-conversation="C0519R0WYOJ"]').click();
+    await page.locator('article.message', { hasText: 'An unrelated alert' }).waitFor();
+  }, 60_000);
 
   test('Ctrl-C stops the app, the sandbox and the private Redis', async () => {
     const children = await demo.children();

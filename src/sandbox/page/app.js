@@ -18,6 +18,36 @@ const state = {
   again: false,
 };
 
+// A click is a press and a release on the same element. Rebuilding the page between the two
+// (an update arriving over SSE while the app is busy) replaces the button under the pointer, and
+// the browser then fires no click at all: the click is lost, silently. So while a button or link
+// is pressed, renders wait; the one that was due runs once the click has been dispatched.
+const press = { down: false, due: false, timer: 0 };
+
+function pressed(e) {
+  if (e.button !== 0 || !(e.target instanceof Element) || !e.target.closest('button, a')) return;
+  press.down = true;
+  clearTimeout(press.timer);
+  // A release the page never sees (the pointer left the window) must not freeze it.
+  press.timer = setTimeout(released, 2000);
+}
+
+function released() {
+  if (!press.down) return;
+  press.down = false;
+  clearTimeout(press.timer);
+  // After this event: the click follows the release in the same task.
+  setTimeout(() => {
+    if (press.down || !press.due) return;
+    press.due = false;
+    render();
+  }, 0);
+}
+
+document.addEventListener('pointerdown', pressed, true);
+document.addEventListener('pointerup', released, true);
+document.addEventListener('pointercancel', released, true);
+
 const $ = (id) => document.getElementById(id);
 
 function toast(text, kind = 'error') {
@@ -184,6 +214,10 @@ function renderModal(snapshot) {
 function render() {
   const snapshot = state.snapshot;
   if (!snapshot) return;
+  if (press.down) {
+    press.due = true;
+    return;
+  }
   if (!state.selected || (!['app', 'agent'].includes(state.selected) && !snapshot.conversations.some((c) => c.id === state.selected))) {
     state.selected = pickDefaultConversation(snapshot);
     saveLocation();
