@@ -13,7 +13,7 @@ import { example } from '../support/gates.js';
 // the TCP connections stay open, and every command waits for a reply that does not come.
 let redis: PrivateRedis | undefined;
 afterAll(async () => {
-  redis?.process.kill('SIGCONT');
+  redis?.kill('SIGCONT');
   await redis?.stop();
 });
 
@@ -35,7 +35,7 @@ test('with Redis not answering, shutdown still ends: requests under way are cut 
   expect((await signedCall(app.url, 'demo-agent', secret, 'POST', '/v1/gates', { json: example('k8s-deploy-staging') })).status).toBe(201);
 
   // Execution: Redis pauses; a request starts and waits on it; then the app is told to stop.
-  redis.process.kill('SIGSTOP');
+  redis.kill('SIGSTOP');
   const stuck = signedCall(app.url, 'demo-agent', secret, 'POST', '/v1/gates', { json: example('k8s-deploy-staging') }).then(
     (answer) => `answered ${answer.status}`,
     (err: unknown) => `cut off: ${String(err)}`,

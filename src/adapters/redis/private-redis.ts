@@ -12,9 +12,28 @@ export interface PrivateRedis {
   url: string;
   port: number;
   dir: string;
-  process: ChildProcess;
+  /** The redis-server process itself. */
+  pid: number;
+  /** Sends a signal to redis-server (tests pause it with SIGSTOP). */
+  kill(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
+
+/**
+ * Runs redis-server under a small shell that ties its life to ours: the shell's stdin is a pipe
+ * from this process, and when that pipe closes (stop(), or this process ending in any way, even
+ * SIGKILL) the server is terminated. Without it, a parent killed hard left the server running.
+ */
+const LIFELINE = [
+  'command -v redis-server >/dev/null 2>&1 || { echo "redis-server: not found" >&2; exit 127; }',
+  'exec 3<&0',
+  'redis-server "$@" </dev/null 3<&- &',
+  'pid=$!',
+  'echo "countersign-redis-pid $pid"',
+  '(read -r _ <&3; kill "$pid" 2>/dev/null) </dev/null &',
+  'exec 3<&-',
+  'wait "$pid"',
+].join('\n');
 
 /** Asks the kernel for a free TCP port on loopback. */
 export function freePort(): Promise<number> {
@@ -47,7 +66,7 @@ export async function startPrivateRedis(options: { appendonly?: boolean; dir?: s
     '--daemonize', 'no',
     '--logfile', '',
   ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('sh', ['-c', LIFELINE, 'countersign-redis', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
@@ -66,24 +85,34 @@ export async function startPrivateRedis(options: { appendonly?: boolean; dir?: s
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${log}`));
+      reject(new Error(code === 127 ? 'cannot run redis-server (is it installed?)' : `redis-server exited with ${code}:\n${log}`));
     });
   });
+  const pid = Number(/countersign-redis-pid (\d+)/.exec(log)?.[1]);
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
-    process: child,
+    pid,
+    kill: signal,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         await new Promise<void>((resolve) => {
           // A server that does not exit on SIGTERM (paused, wedged) is killed after 5 s.
-          const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          const kill = setTimeout(() => signal('SIGKILL'), 5_000);
           child.once('exit', () => {
             clearTimeout(kill);
             resolve();
           });
-          child.kill('SIGTERM');
+          // Closing the lifeline makes the shell terminate the server (SIGTERM).
+          child.stdin?.end();
         });
       }
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
