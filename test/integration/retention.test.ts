@@ -7,6 +7,7 @@ import { submitGate } from '../../src/app/submit-gate.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
 import { example } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
+import { eventually } from '../support/slack.js';
 import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 // Retention: finished gates leave Redis a set time after their final move; the audit trail keeps
@@ -32,6 +33,9 @@ async function cli(run: (args: string[], io: AuditIo) => Promise<number>, args: 
 function retention(aheadMs: number, retentionMs = 30 * DAY, batch?: number) {
   return new GateRetention(t.redis, { store: t.app.ctx.store, audit: t.app.admin.audit, now: () => Date.now() + aheadMs, retentionMs, ...(batch ? { batch } : {}) });
 }
+
+/** Waits until the app's observer has written the gate to the retire index. */
+const indexed = (gateId: string) => eventually(async () => (await t.redis.zscore(RETIRE_INDEX, gateId)) !== null, 3_000);
 
 const keysLeft = async (gateId: string) => t.redis.exists(...Object.values(gateKeys(gateId)));
 
@@ -62,9 +66,9 @@ describe('gate retention', () => {
     const linksOf = async (id: string) => (await t.app.ctx.store.auditTrail(id)).length;
     const completedLinks = await linksOf(completed);
     await t.app.admin.audit.flush();
-    // The app (default retention, 90 days) indexed the two finished gates as they finished, and runs the pass on a schedule.
-    expect(await t.redis.zscore(RETIRE_INDEX, completed)).not.toBeNull();
-    expect(await t.redis.zscore(RETIRE_INDEX, cancelled.id)).not.toBeNull();
+    // The app (default retention, 90 days) indexed the two finished gates as they finished (written a quarter second later), and runs the pass on a schedule.
+    await indexed(completed);
+    await indexed(cancelled.id);
     expect(await t.redis.zscore(RETIRE_INDEX, waiting.id)).toBeNull();
     expect(await t.app.background.queues.timers.getJobScheduler('retire')).toMatchObject({ name: 'retire' });
 
@@ -104,6 +108,7 @@ describe('gate retention', () => {
     const gate = await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
     expect((await as(t, 'deploy-bot', 'POST', `/v1/gates/${gate.id}/cancel`, { json: {} })).status).toBe(200);
     await t.app.admin.audit.flush();
+    await indexed(gate.id);
     expect(await retention(31 * DAY).retireDue()).toMatchObject({ retired: 1 });
     expect((await cli(auditCommand, ['verify'])).code).toBe(0);
 

@@ -196,6 +196,7 @@ export function startRecorders(deps: {
     observers: [audit, stats, home, ...(retention ? [retention] : [])],
     async close() {
       await stats.flush().catch((err: unknown) => logger.warn({ err }, 'could not write the last shared figures'));
+      await retention?.flush().catch((err: unknown) => logger.warn({ err }, 'could not index the last finished gates for retention; the backfill finds them'));
       await audit.close();
     },
   };
