@@ -1,7 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { checkDatabase } from '../adapters/redis/database.js';
+import { archiveAudit } from '../adapters/audit/archive.js';
 import { exportAudit, parseSince } from '../adapters/audit/export.js';
 import { renderTrace, traceGate } from '../adapters/audit/trace.js';
 import type { ChainHead } from '../adapters/audit/deployment-chain.js';
@@ -26,6 +27,10 @@ commands:
                                  a head published earlier (the "audit chain head" log line, or
                                  audit head): it must still be in the chain, unchanged
   head                           print the chain's current head as <pos>:<hash>, to keep elsewhere
+  archive --out <file> [--before <time>]
+                                 move the oldest records out of Redis into <file> (NDJSON, a new
+                                 file): the longest prefix logged before <time> (default: now)
+                                 that holds only retired gates and admin records
   export --since <time> [--out <file>]
                                  write the deployment chain as NDJSON (time: ISO 8601, or 24h, 7d …)
 
@@ -78,7 +83,7 @@ function redactUrl(url: string): string {
   }
 }
 
-/** `countersign audit verify|head|export`. Exit codes: 0 fine, 1 problems found, 2 usage or connection. */
+/** `countersign audit verify|head|archive|export`. Exit codes: 0 fine, 1 problems found, 2 usage or connection. */
 export async function auditCommand(args: string[], io: AuditIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'verify') {
@@ -101,6 +106,7 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
     return withRedis(io, async (redis) => {
       const report = await verifyAudit(redis, { anchors });
       for (const p of report.problems) io.stdout.write(`TAMPERED ${describeProblem(p)}\n`);
+      for (const a of report.archivedAnchors) io.stdout.write(`note: anchor ${a.pos} lies in the archived part (records 1–${report.archivedThrough}): check it against the archive file\n`);
       for (const u of report.uncopied) {
         io.stdout.write(`note: gate ${u.gateId} links ${u.fromSeq}–${u.toSeq} are not in the deployment chain yet (copied with the gate's next change)\n`);
       }
@@ -118,6 +124,50 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
         return 1;
       }
       io.stdout.write(`${head.pos}:${head.hash}\n`);
+      return 0;
+    });
+  }
+  if (sub === 'archive') {
+    let values;
+    try {
+      values = parseArgs({ args: rest, options: { out: { type: 'string' }, before: { type: 'string' } }, strict: true }).values;
+    } catch (err) {
+      io.stderr.write(`countersign: ${(err as Error).message}\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    const before = values.before === undefined ? io.now() : parseSince(values.before, io.now());
+    if (!values.out || before === undefined) {
+      io.stderr.write(`countersign: archive needs --out <file>${before === undefined ? ', and --before a time (2026-11-20T00:00:00Z) or a span back from now (30d)' : ''}\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    const out = values.out;
+    if (existsSync(out)) {
+      io.stderr.write(`countersign: ${out} exists; archive writes a new file only\n`);
+      return 2;
+    }
+    return withRedis(io, async (redis) => {
+      let result;
+      try {
+        result = await archiveAudit(redis, { before, out });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).syscall === 'open') {
+          io.stderr.write(`countersign: cannot write ${out}: ${(err as Error).message}\n`);
+          return 2;
+        }
+        throw err;
+      }
+      if (result.kind === 'refused') {
+        io.stderr.write(`countersign: archive refused: ${result.reason}\n`);
+        return 1;
+      }
+      if (result.kind === 'nothing') {
+        io.stdout.write(`nothing to archive: ${result.reason}\n`);
+        return 0;
+      }
+      io.stdout.write(
+        `archived records ${result.from}–${result.through} (${result.records} records, ${result.gates} retired gates) to ${out}; ` +
+          `Redis now holds the chain from record ${result.through + 1} on. Keep the file: audit verify checks from record ${result.through}'s hash.\n`,
+      );
       return 0;
     });
   }

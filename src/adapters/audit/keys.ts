@@ -10,6 +10,11 @@ export const AUDIT_KEYS = {
   head: 'cs:{audit}:head',
   /** Gate id → the highest seq of its chain copied so far. */
   copied: 'cs:{audit}:copied',
+  /**
+   * The last archived record's position and hash (see archive.ts): the list starts right after
+   * it. Absent until the first archive.
+   */
+  base: 'cs:{audit}:base',
 } as const;
 
 /** Match pattern of every gate's own audit chain (see src/adapters/redis/keys.ts). */

@@ -5,6 +5,7 @@ import type { GateStore } from '../redis/gate-store.js';
 import { grantUsedKey } from '../redis/grant-ledger.js';
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
+import { readBase } from './archive.js';
 import { AUDIT_KEYS } from './keys.js';
 import { retiredEntryOf, retirementOf, type RetiredEntry } from './retention.js';
 
@@ -153,7 +154,8 @@ async function traceRetired(redis: Redis, gateId: string): Promise<GateTrace | u
   const problems: string[] = [];
   const retirements: RetiredEntry[] = [];
   const total = await redis.llen(AUDIT_KEYS.log);
-  let last: ChainHead = { pos: 0, hash: GENESIS };
+  const base = await readBase(redis);
+  let last: ChainHead = base && base !== 'unreadable' ? base : { pos: 0, hash: GENESIS };
   for (let start = 0; start < total; start += PAGE) {
     const page = verifyRecords(await redis.lrange(AUDIT_KEYS.log, start, start + PAGE - 1), { pos: last.pos + 1, prev: last.hash });
     for (const p of page.problems) {

@@ -3,13 +3,18 @@ import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/au
 import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
 import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
+import { parseHead } from './archive.js';
 import { retiredEntryOf, retirementOf, type RetiredEntry } from './retention.js';
 
 /** What `countersign audit verify` found. */
 export interface VerifyReport {
   ok: boolean;
-  /** Records in the deployment chain. */
+  /** Records of the deployment chain in Redis. */
   records: number;
+  /** The last archived record's position (0 when nothing was archived): Redis holds the records after it. */
+  archivedThrough: number;
+  /** Anchors that lie in the archived part (not checked: check them against the archive file). */
+  archivedAnchors: ChainHead[];
   /** Gate chains checked. */
   gates: number;
   /** Gate links checked. */
@@ -28,6 +33,8 @@ const PAGE = 1_000;
  */
 export async function verifyAudit(redis: Redis, options: { anchors?: readonly ChainHead[] } = {}): Promise<VerifyReport> {
   const anchors = options.anchors ?? [];
+  /** Anchors inside the archived part: checked against the archive file, not here. */
+  const archivedAnchors: ChainHead[] = [];
   /** pos → the hash the chain holds there, for the anchored positions. */
   const anchoredHashes = new Map<number, string>();
   const problems: AuditProblem[] = [];
@@ -39,13 +46,19 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
   // One snapshot of what the append script writes together (head, length, watermarks), so that
   // appends running meanwhile are neither a cut end nor a missing copy. Records are only ever
   // appended, so the chain up to `total` stays what it was.
-  const snapshot = (await redis.multi().get(AUDIT_KEYS.head).llen(AUDIT_KEYS.log).hgetall(AUDIT_KEYS.copied).exec()) ?? [];
-  const [rawHead, total, copied] = snapshot.map(([err, value]) => {
+  const snapshot = (await redis.multi().get(AUDIT_KEYS.head).llen(AUDIT_KEYS.log).hgetall(AUDIT_KEYS.copied).get(AUDIT_KEYS.base).exec()) ?? [];
+  const [rawHead, total, copied, rawBase] = snapshot.map(([err, value]) => {
     if (err) throw err;
     return value;
-  }) as [string | null, number, Record<string, string>];
+  }) as [string | null, number, Record<string, string>, string | null];
+  // After an archive (audit archive) the list starts after the archived part's last record.
+  const parsedBase = rawBase === null ? undefined : parseHead(rawBase);
+  if (parsedBase === 'unreadable') {
+    problems.push({ chain: 'deployment', problem: 'unreadable', detail: `the stored base of the chain is not a base: ${rawBase!.slice(0, 80)}` });
+  }
+  const base: ChainHead = parsedBase && parsedBase !== 'unreadable' ? parsedBase : { pos: 0, hash: GENESIS };
   let read = 0;
-  let last: ChainHead = { pos: 0, hash: GENESIS };
+  let last: ChainHead = base;
   /** Reads and checks the chain from where the last read stopped up to `upto` records. */
   const readLog = async (upto: number) => {
     for (let start = read; start < upto; start += PAGE) {
@@ -53,7 +66,7 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
       const page = verifyRecords(raw, { pos: last.pos + 1, prev: last.hash });
       problems.push(...page.problems);
       page.records.forEach((r, i) => {
-        const pos = start + i + 1;
+        const pos = base.pos + start + i + 1;
         if (r && anchors.some((a) => a.pos === pos)) anchoredHashes.set(pos, r.hash);
         if (r?.kind === 'admin') {
           const retirement = retiredEntryOf(r.entry);
@@ -71,7 +84,7 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
     }
   };
   await readLog(total);
-  const head = rawHead ? readHead(rawHead) : undefined;
+  const head = rawHead ? parseHead(rawHead) : undefined;
   if (head === 'unreadable') {
     problems.push({ chain: 'deployment', problem: 'unreadable', detail: `the stored head of the chain is not a head: ${rawHead!.slice(0, 80)}` });
   } else if (head && (head.pos !== last.pos || head.hash !== last.hash)) {
@@ -87,13 +100,15 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
   // the chain, with the same hash. This catches what nothing inside Redis can: records cut from
   // the end together with the stored head and watermarks, or a chain rebuilt from some point on.
   for (const anchor of anchors) {
-    const held = anchoredHashes.get(anchor.pos);
-    if (anchor.pos > total) {
+    const held = anchor.pos === base.pos ? base.hash : anchoredHashes.get(anchor.pos);
+    if (anchor.pos < base.pos) {
+      archivedAnchors.push(anchor);
+    } else if (anchor.pos > base.pos + total) {
       problems.push({
         chain: 'deployment',
         position: anchor.pos,
         problem: 'removed',
-        detail: `record ${anchor.pos} (${anchor.hash.slice(0, 12)}…) was published as the chain's head, but the chain ends at record ${total}: records were removed from its end`,
+        detail: `record ${anchor.pos} (${anchor.hash.slice(0, 12)}…) was published as the chain's head, but the chain ends at record ${base.pos + total}: records were removed from its end`,
       });
     } else if (held !== anchor.hash) {
       problems.push({
@@ -184,7 +199,7 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
     if (raw.length > copiedUpTo) uncopied.push({ gateId, fromSeq: copiedUpTo + 1, toSeq: raw.length });
   }
   problems.sort((a, b) => (a.chain === b.chain ? (a.position ?? 0) - (b.position ?? 0) : a.chain === 'deployment' ? -1 : 1));
-  return { ok: problems.length === 0, records: total, gates: gateIds.size, links, problems, uncopied };
+  return { ok: problems.length === 0, records: total, archivedThrough: base.pos, archivedAnchors, gates: gateIds.size, links, problems, uncopied };
 }
 
 /** One line per problem, naming where to look. */
@@ -194,15 +209,6 @@ export function describeProblem(p: AuditProblem): string {
       ? `deployment chain record ${p.position ?? '?'}${p.gateId ? ` (gate ${p.gateId} seq ${p.seq})` : ''}`
       : `gate ${p.gateId} link at position ${p.position ?? '?'}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}`;
   return `${where}: ${p.problem.replace(/_/g, ' ')} — ${p.detail}`;
-}
-
-function readHead(text: string): ChainHead | 'unreadable' {
-  try {
-    const head = JSON.parse(text) as ChainHead | null;
-    return head && Number.isInteger(head.pos) && typeof head.hash === 'string' ? head : 'unreadable';
-  } catch {
-    return 'unreadable';
-  }
 }
 
 /** `<pos>:<hash>` (as the `audit chain head` log line and `audit head` print it) as a head. */
@@ -216,7 +222,7 @@ export function parseAnchor(text: string): ChainHead | undefined {
 /** The chain's stored head (undefined for an empty chain or an unreadable head). */
 export async function readChainHead(redis: Redis): Promise<ChainHead | undefined> {
   const raw = await redis.get(AUDIT_KEYS.head);
-  const head = raw ? readHead(raw) : undefined;
+  const head = raw ? parseHead(raw) : undefined;
   return head === 'unreadable' ? undefined : head;
 }
 
