@@ -21,11 +21,12 @@ interface Frame {
 const token = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
- * The first member an object repeats: its name and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
+ * The first member an object repeats, or the first named `__proto__` (`reserved`): its name
+ * and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
  * `text` must be valid JSON (call it after `JSON.parse` succeeded). Iterative: no nesting
  * depth can overflow the stack.
  */
-export function firstDuplicateMember(text: string): { pointer: string; name: string } | undefined {
+export function firstDuplicateMember(text: string): { pointer: string; name: string; reserved?: true } | undefined {
   const stack: Frame[] = [];
   let expectName = false;
   const pointerOf = () =>
@@ -49,6 +50,9 @@ export function firstDuplicateMember(text: string): { pointer: string; name: str
       if (expectName && top?.names) {
         const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
         if (top.names.has(name)) return { pointer: `${pointerOf()}/${token(name)}`, name };
+        // JSON.parse makes `__proto__` an own member, but most code (schema libraries
+        // included) drops or misreads it: it would be hashed, yet never seen or validated.
+        if (name === '__proto__') return { pointer: `${pointerOf()}/${token(name)}`, name, reserved: true };
         top.names.add(name);
         top.at = name;
         expectName = false;

@@ -10,8 +10,15 @@ export const EVIDENCE_HASH = /^sha256:[0-9a-f]{64}$/;
  * non-finite numbers, lone surrogates, and values JSON has no form for.
  */
 export function canonicalJson(value: unknown): string {
-  assertCanonicalizable(value, '');
-  const out = canonicalize(value);
+  let out: string | undefined;
+  try {
+    assertCanonicalizable(value, '');
+    out = canonicalize(value);
+  } catch (err) {
+    // Values nested deeper than the stack allows (callers bound depth; this is the backstop).
+    if (err instanceof RangeError) throw new CountersignError(ErrorCode.NotCanonicalizable, 'the value nests too deeply to canonicalize');
+    throw err;
+  }
   if (out === undefined) {
     throw new CountersignError(ErrorCode.NotCanonicalizable, 'value has no JSON form');
   }

@@ -189,6 +189,17 @@ describe('client errors are problem+json with the right status', () => {
     expect(retried.body.action).toBe('k8s.deploy');
   });
 
+  test('a member named __proto__ anywhere is 400: it would be hashed into the evidence yet dropped by validation, unseen by reviewers', async () => {
+    // Inside resource attributes (a record), with a payload the reviewers would never see, and 20,000 levels deep (past every depth check).
+    const hidden = JSON.stringify(example('k8s-deploy-staging')).replace('"id":"staging-eu/checkout"', '"id":"staging-eu/checkout","attributes":{"__proto__":{"hidden":"rm -rf /"}}');
+    const hiddenAnswer = await post(undefined, { raw: hidden });
+    expectProblem(hiddenAnswer, 400, 'ERR_MALFORMED_JSON');
+    expect(hiddenAnswer.body.errors).toEqual([{ pointer: '/resources/0/attributes/__proto__', message: 'is named __proto__, which JavaScript objects cannot hold as plain data' }]);
+    const deep = hidden.replace('{"hidden":"rm -rf /"}', `${'['.repeat(20_000)}1${']'.repeat(20_000)}`);
+    expectProblem(await post(undefined, { raw: deep }), 400, 'ERR_MALFORMED_JSON');
+    expectProblem(await post(undefined, { raw: JSON.stringify(example('k8s-deploy-staging')).replace('{"action"', '{"__proto__":{},"action"') }), 400, 'ERR_MALFORMED_JSON');
+  });
+
   test('a wrong content type is 415, and so is a charset other than UTF-8', async () => {
     expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'text/plain' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');
     expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'application/json; charset=latin1' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');

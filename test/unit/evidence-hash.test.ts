@@ -118,3 +118,11 @@ function mutate(value: unknown): unknown {
   if (value && typeof value === 'object') return { ...value, extra: true };
   return value === null ? 0 : !value;
 }
+
+describe('canonicalJson on values nested past the stack', () => {
+  test('is refused as not canonicalizable, never a RangeError', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i += 1) deep = [deep];
+    expect(() => canonicalJson(deep)).toThrow(expect.objectContaining({ code: 'ERR_NOT_CANONICALIZABLE' }));
+  });
+});

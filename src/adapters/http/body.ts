@@ -44,7 +44,7 @@ export function requireJsonContentType(req: IncomingMessage): void {
 
 /**
  * Parses JSON, refusing invalid UTF-8, anything that is not an object at the top, and objects
- * that name a member twice (see firstDuplicateMember).
+ * that name a member twice or name one `__proto__` (see firstDuplicateMember).
  */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   let text: string;
@@ -63,6 +63,12 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw new CountersignError(ErrorCode.MalformedJson, 'the body must be a JSON object');
   }
   const repeated = firstDuplicateMember(text);
+  if (repeated?.reserved) {
+    const message = 'is named __proto__, which JavaScript objects cannot hold as plain data';
+    throw new CountersignError(ErrorCode.MalformedJson, `the body names a member __proto__ at ${repeated.pointer}: ${message}`, {
+      issues: [{ pointer: repeated.pointer, message }],
+    });
+  }
   if (repeated) {
     const message = `names the member ${JSON.stringify(repeated.name)} more than once`;
     throw new CountersignError(ErrorCode.MalformedJson, `the body is not I-JSON: ${repeated.pointer} ${message} (parsers disagree on which one counts)`, {
