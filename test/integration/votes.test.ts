@@ -52,6 +52,30 @@ describe('dual control in one script', () => {
     expect(second.gate.executionDeadline).toBe(T0 + 1000 + 900_000);
   });
 
+  test('the requester cannot approve under an alias: a +tag on either email, or the Slack id the agent sent', async () => {
+    // Requested for ana.silva+deploybot@example.com, whose Slack id could not be resolved; the agent named U_DAVID as the requester's Slack id.
+    const id = ids.gateId(T0);
+    const input = pendingGateInput(id, T0);
+    input.request.context.requester.email = 'ana.silva+deploybot@example.com';
+    input.request.context.requester.slackUserId = 'U_DAVID';
+    await store.create(input);
+    await store.setReviewers(id, new Map([...REVIEWERS, ['U_DAVID', 'payments']]));
+    await expect(vote(id, 'U_ANA', 'approve', T0 + 1, 'ana.silva@example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
+    await expect(vote(id, 'U_ANA', 'approve', T0 + 1, 'Ana.Silva+other@Example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
+    await expect(vote(id, 'U_DAVID', 'approve', T0 + 1, 'david@example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
+    expect((await store.read(id))!.votes).toHaveLength(0);
+  });
+
+  test('a voter whose email is unknown is refused when the requester has no Slack id on record (fail closed)', async () => {
+    const id = ids.gateId(T0);
+    await store.create(pendingGateInput(id, T0));
+    await store.setReviewers(id, REVIEWERS);
+    await expect(vote(id, 'U_ALICE')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
+    // With the requester's Slack id on record, the same voter is told apart by it.
+    await store.annotate(id, 'requesterSlackId', 'U_ANA');
+    expect((await vote(id, 'U_ALICE')).kind).toBe('counted');
+  });
+
   test('the requester cannot approve, by Slack id or by email', async () => {
     const id = await pendingGate();
     await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });

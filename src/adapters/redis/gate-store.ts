@@ -3,6 +3,7 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { GENESIS, linkHash, type AuditLink } from '../../core/audit-chain.js';
 import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
+import { mailboxOf } from '../../core/mailbox.js';
 import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from './keys.js';
 import { auditArgs, entryArgs, gateOf, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
@@ -228,20 +229,21 @@ export class GateStore {
     if (!gate) throw new CountersignError(ErrorCode.GateNotFound, `no gate ${id}`, { details: { gateId: id } });
     const review = gate.decision.review ?? gate.decision.shadow?.review;
     const ownerId = review?.excludeAgentOwner ? (gate.decision.agentOwner ?? '') : '';
-    // Owners are Slack user ids (compared as is) or emails (compared lowercase).
-    const owner = ownerId.includes('@') ? ownerId.toLowerCase() : ownerId;
+    // Owners are Slack user ids (compared as is) or emails (compared as mailboxes).
+    const owner = ownerId.includes('@') ? mailboxOf(ownerId) : ownerId;
     const keys = gateKeys(id);
     const reply = await runScript(this.redis, 'vote-5', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes], [
       input.voter,
-      (input.voterEmail ?? '').toLowerCase(),
+      input.voterEmail ? mailboxOf(input.voterEmail) : '',
       input.vote,
       input.now,
       input.reason ?? '',
-      gate.request.context.requester.email.toLowerCase(),
+      mailboxOf(gate.request.context.requester.email),
       owner,
       review?.quorum ?? 1,
       review?.distinctTeams ?? 0,
       gate.decision.executionWindowSeconds * 1000,
+      gate.request.context.requester.slackUserId ?? '',
     ]);
     const code = Number(reply[0]);
     const details = { gateId: id, voter: input.voter };
@@ -268,6 +270,12 @@ export class GateStore {
         throw new CountersignError(ErrorCode.NotAReviewer, 'you are not in the reviewer set for this request', { details });
       case -11:
         throw new CountersignError(ErrorCode.SelfApproval, 'you requested this action, so you cannot review it', { details });
+      case -14:
+        throw new CountersignError(
+          ErrorCode.SelfApproval,
+          'your email could not be read from Slack, and the requester has no Slack account on record, so it cannot be checked that this request is not yours; try again',
+          { details: { ...details, identity: 'unknown' } },
+        );
       case -12:
         throw new CountersignError(ErrorCode.OwnerApproval, "you own the agent that asked, and this policy excludes the agent's owner", { details });
       case -13: {

@@ -15,6 +15,9 @@ export function refusalText(err: unknown): string {
   if (!isCountersignError(err)) return ':warning: Your vote could not be recorded because of an internal error. Nothing changed; please try again.';
   switch (err.code) {
     case ErrorCode.SelfApproval:
+      if (err.details.identity === 'unknown') {
+        return ':warning: Your vote was not counted: Slack did not give your email, and the requester has no Slack account on record, so it cannot be checked that this request is not yours. Try again in a moment.';
+      }
       return ':no_entry: You cannot review this request: it was made on your behalf. Someone else in the reviewer set has to decide.';
     case ErrorCode.OwnerApproval:
       return ":no_entry: You cannot review this request: you own the agent that asked, and this policy needs someone independent.";

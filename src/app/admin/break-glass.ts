@@ -1,6 +1,7 @@
 import { POST_HOC_REVIEWERS, type PostHocRecord, type PostHocReview } from '../../adapters/admin/post-hoc-reviews.js';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import type { Gate } from '../../core/gate.js';
+import { mailboxOf } from '../../core/mailbox.js';
 import { notify } from '../ports.js';
 import { actorName, recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
@@ -121,5 +122,5 @@ function requesterCheck(gate: Gate, actor: AdminActor): 'requester' | 'other' | 
   const slackIds = [gate.annotations[NOTE_REQUESTER], requester.slackUserId].filter((id) => typeof id === 'string');
   if (slackIds.includes(actor.slackId)) return 'requester';
   if (!actor.email) return 'unknown';
-  return actor.email.toLowerCase() === requester.email.toLowerCase() ? 'requester' : 'other';
+  return mailboxOf(actor.email) === mailboxOf(requester.email) ? 'requester' : 'other';
 }

@@ -12,15 +12,16 @@
   KEYS[5] notes hash       cs:{g:<id>}:notes       (requesterSlackId)
 
   ARGV[1]  voter Slack user id
-  ARGV[2]  voter email, lowercase ('' when unknown)
+  ARGV[2]  voter's mailbox (email lowercase, without +tag; '' when unknown)
   ARGV[3]  'approve' | 'deny'
   ARGV[4]  now (epoch ms)
   ARGV[5]  reason ('' for approvals)
-  ARGV[6]  requester email, lowercase
-  ARGV[7]  agent owner (Slack id or lowercase email) when policy excludes the owner, else ''
+  ARGV[6]  requester's mailbox (email lowercase, without +tag)
+  ARGV[7]  agent owner (Slack id or mailbox) when policy excludes the owner, else ''
   ARGV[8]  quorum N (distinct approvers)
   ARGV[9]  distinct teams M (0 or 1 = no team rule)
   ARGV[10] execution window in ms (an approved gate must be redeemed within it)
+  ARGV[11] the requester's Slack id as the agent sent it ('' when none)
 
   Returns
    {  1, approvals, teams }         vote counted; the gate still waits
@@ -32,6 +33,8 @@
    { -11 }                          the voter is the requester
    { -12 }                          the voter is the agent's owner
    { -13, previous vote JSON }      the voter has voted already
+   { -14 }                          neither the voter's email nor any requester Slack id is
+                                    known: whether the voter is the requester cannot be told
 ]]
 local gateKey, auditKey, votesKey, reviewersKey, notesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local voter, voterEmail, choice, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -43,7 +46,10 @@ if state ~= 'pending_review' then return { -2, state } end
 
 local requesterSlack = redis.call('HGET', notesKey, 'requesterSlackId')
 if requesterSlack then requesterSlack = cjson.decode(requesterSlack) end
-if voter == requesterSlack or (voterEmail ~= '' and voterEmail == ARGV[6]) then return { -11 } end
+-- The requester, by every id on record: the one the change record resolved from the email, the
+-- one the agent sent, and the mailbox. With none of them checkable, the vote fails closed.
+if voter == requesterSlack or (ARGV[11] ~= '' and voter == ARGV[11]) or (voterEmail ~= '' and voterEmail == ARGV[6]) then return { -11 } end
+if voterEmail == '' and not requesterSlack and ARGV[11] == '' then return { -14 } end
 if ARGV[7] ~= '' and (voter == ARGV[7] or (voterEmail ~= '' and voterEmail == ARGV[7])) then return { -12 } end
 
 local team = redis.call('HGET', reviewersKey, voter)
