@@ -66,14 +66,18 @@ describe('dual control in one script', () => {
     expect((await store.read(id))!.votes).toHaveLength(0);
   });
 
-  test('a voter whose email is unknown is refused when the requester has no Slack id on record (fail closed)', async () => {
+  test('an approval by a voter whose email is unknown is refused when the requester has no Slack id on record (fail closed); a denial counts', async () => {
     const id = ids.gateId(T0);
-    await store.create(pendingGateInput(id, T0));
+    await store.create(pendingGateInput(id, T0, { decision: { ...reviewDecision(), review: { ...reviewDecision().review!, quorum: 2 } } }));
     await store.setReviewers(id, REVIEWERS);
     await expect(vote(id, 'U_ALICE')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
     // With the requester's Slack id on record, the same voter is told apart by it.
     await store.annotate(id, 'requesterSlackId', 'U_ANA');
     expect((await vote(id, 'U_ALICE')).kind).toBe('counted');
+    const denyGate = ids.gateId(T0);
+    await store.create(pendingGateInput(denyGate, T0));
+    await store.setReviewers(denyGate, REVIEWERS);
+    expect((await vote(denyGate, 'U_BOB', 'deny')).gate.state).toBe('denied');
   });
 
   test('the requester cannot approve, by Slack id or by email', async () => {

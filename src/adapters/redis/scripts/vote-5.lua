@@ -33,8 +33,9 @@
    { -11 }                          the voter is the requester
    { -12 }                          the voter is the agent's owner
    { -13, previous vote JSON }      the voter has voted already
-   { -14 }                          neither the voter's email nor any requester Slack id is
-                                    known: whether the voter is the requester cannot be told
+   { -14 }                          an approval, and neither the voter's email nor any
+                                    requester Slack id is known: whether the voter is the
+                                    requester cannot be told
 ]]
 local gateKey, auditKey, votesKey, reviewersKey, notesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local voter, voterEmail, choice, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -47,9 +48,10 @@ if state ~= 'pending_review' then return { -2, state } end
 local requesterSlack = redis.call('HGET', notesKey, 'requesterSlackId')
 if requesterSlack then requesterSlack = cjson.decode(requesterSlack) end
 -- The requester, by every id on record: the one the change record resolved from the email, the
--- one the agent sent, and the mailbox. With none of them checkable, the vote fails closed.
+-- one the agent sent, and the mailbox. With none of them checkable, an approval fails closed
+-- (a denial cannot grant anything, so it still counts).
 if voter == requesterSlack or (ARGV[11] ~= '' and voter == ARGV[11]) or (voterEmail ~= '' and voterEmail == ARGV[6]) then return { -11 } end
-if voterEmail == '' and not requesterSlack and ARGV[11] == '' then return { -14 } end
+if choice == 'approve' and voterEmail == '' and not requesterSlack and ARGV[11] == '' then return { -14 } end
 if ARGV[7] ~= '' and (voter == ARGV[7] or (voterEmail ~= '' and voterEmail == ARGV[7])) then return { -12 } end
 
 local team = redis.call('HGET', reviewersKey, voter)
