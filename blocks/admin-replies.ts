@@ -14,13 +14,20 @@ import type { Block, Message } from './types.js';
 /** A reply of plain mrkdwn paragraphs, split into sections at Slack's text limit. */
 export function replyText(text: string, fallback = text): Message {
   const blocks: Block[] = [];
+  // Slack refuses a message whose block text adds up past its limit (msg_blocks_too_long):
+  // keep to it, and keep room for the note of what was left out.
+  let budget = BLOCK_KIT.messageBlockText - 200;
   let rest = text;
-  while (rest.length > 0 && blocks.length < 10) {
-    let cut = rest.length <= BLOCK_KIT.text - 100 ? rest.length : rest.lastIndexOf('\n', BLOCK_KIT.text - 100);
-    if (cut <= 0) cut = BLOCK_KIT.text - 100;
+  while (rest.length > 0 && budget > 100) {
+    const room = Math.min(BLOCK_KIT.text - 100, budget);
+    let cut = rest.length <= room ? rest.length : rest.lastIndexOf('\n', room);
+    if (cut <= 0) cut = room;
     blocks.push({ type: 'section', text: mrkdwn(rest.slice(0, cut), BLOCK_KIT.text) });
+    budget -= cut;
     rest = rest.slice(cut).replace(/^\n/, '');
   }
+  // Never cut silently: say how much was left out.
+  if (rest.length > 0) blocks.push({ type: 'context', elements: [mrkdwn(`…and ${rest.split('\n').length} more lines (${rest.length} characters) not shown here.`, BLOCK_KIT.text)] });
   return { text: fallback.slice(0, 2_000) || ' ', blocks };
 }
 

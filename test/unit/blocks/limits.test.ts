@@ -97,3 +97,18 @@ describe('validateView and validateHome', () => {
     expect(validateHome({ type: 'home', blocks: Array.from({ length: 101 }, () => ({ type: 'divider' })) })?.pointer).toBe('/view/blocks');
   });
 });
+
+describe('replyText', () => {
+  test('a reply longer than one message holds says how much it left out, and Slack accepts it', async () => {
+    const { replyText } = await import('../../../blocks/admin-replies.js');
+    const lines = Array.from({ length: 2_000 }, (_, i) => `freeze \`env-${i}\` until tomorrow: incident ${i}`);
+    const reply = replyText(lines.join('\n'));
+    expect(validateMessage(reply)).toBeUndefined();
+    const last = reply.blocks!.at(-1) as { type: string; elements: Array<{ text: string }> };
+    expect(last.type).toBe('context');
+    expect(last.elements[0]!.text).toMatch(/^…and \d+ more lines \(\d+ characters\) not shown here\.$/);
+    expect(reply.blocks!.filter((b) => b.type === 'section').length).toBeGreaterThan(1);
+    // A short reply is untouched.
+    expect(replyText('one line').blocks).toHaveLength(1);
+  });
+});
