@@ -61,7 +61,9 @@ export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 
 /** A person as mrkdwn: a Slack mention when `who` is a user id, else the escaped text. */
 export function person(who: string, max = 120): string {
-  return SLACK_USER_ID.test(who) ? `<@${who}>` : escapeTruncate(who, max);
+  // Actors as the audit names them (`slack:U…`) are Slack users too.
+  const id = who.startsWith('slack:') ? who.slice('slack:'.length) : who;
+  return SLACK_USER_ID.test(id) ? `<@${id}>` : escapeTruncate(who, max);
 }
 
 /** `2026-11-20 14:05 UTC`: what clients that cannot localise show. */

@@ -112,3 +112,13 @@ describe('replyText', () => {
     expect(replyText('one line').blocks).toHaveLength(1);
   });
 });
+
+describe('person', () => {
+  test('an actor as the audit names it (slack:U…) is a mention; other actors stay text', async () => {
+    const { person } = await import('../../../blocks/format.js');
+    expect(person('slack:U0439ZZZZG4')).toBe('<@U0439ZZZZG4>');
+    expect(person('U0439ZZZZG4')).toBe('<@U0439ZZZZG4>');
+    expect(person('agent:deploy-bot')).toBe('agent:deploy-bot');
+    expect(person('slack:<!channel>')).not.toContain('<!channel>');
+  });
+});
