@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { checkDatabase } from '../adapters/redis/database.js';
@@ -21,11 +21,13 @@ export interface AuditIo {
 const AUDIT_USAGE = `usage: countersign audit <command>
 
 commands:
-  verify [--anchor <pos>:<hash>]…
+  verify [--anchor <pos>:<hash>]… [--archive <file>]…
                                  check the deployment chain and every gate's chain; exit 1 and
                                  name each modified, removed or reordered entry. Each --anchor is
                                  a head published earlier (the "audit chain head" log line, or
-                                 audit head): it must still be in the chain, unchanged
+                                 audit head): it must still be in the chain, unchanged. Each
+                                 --archive is a file audit archive wrote, oldest first: together
+                                 they must chain up to where Redis continues
   head                           print the chain's current head as <pos>:<hash>, to keep elsewhere
   archive --out <file> [--before <time>]
                                  move the oldest records out of Redis into <file> (NDJSON, a new
@@ -88,8 +90,11 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
   const [sub, ...rest] = args;
   if (sub === 'verify') {
     let anchorTexts: string[];
+    let archiveFiles: string[] = [];
     try {
-      anchorTexts = parseArgs({ args: rest, options: { anchor: { type: 'string', multiple: true } }, strict: true }).values.anchor ?? [];
+      const parsed = parseArgs({ args: rest, options: { anchor: { type: 'string', multiple: true }, archive: { type: 'string', multiple: true } }, strict: true }).values;
+      anchorTexts = parsed.anchor ?? [];
+      archiveFiles = parsed.archive ?? [];
     } catch (err) {
       io.stderr.write(`countersign: ${(err as Error).message}\n\n${AUDIT_USAGE}`);
       return 2;
@@ -103,8 +108,20 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
       }
       anchors.push(anchor);
     }
+    let archived: string[] | undefined;
+    if (archiveFiles.length > 0) {
+      archived = [];
+      for (const file of archiveFiles) {
+        try {
+          archived.push(...readFileSync(file, 'utf8').split('\n').filter((line) => line !== ''));
+        } catch (err) {
+          io.stderr.write(`countersign: cannot read ${file}: ${(err as Error).message}\n`);
+          return 2;
+        }
+      }
+    }
     return withRedis(io, async (redis) => {
-      const report = await verifyAudit(redis, { anchors });
+      const report = await verifyAudit(redis, { anchors, ...(archived ? { archived } : {}) });
       for (const p of report.problems) io.stdout.write(`TAMPERED ${describeProblem(p)}\n`);
       for (const a of report.archivedAnchors) io.stdout.write(`note: anchor ${a.pos} lies in the archived part (records 1–${report.archivedThrough}): check it against the archive file\n`);
       for (const u of report.uncopied) {

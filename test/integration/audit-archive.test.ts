@@ -76,6 +76,15 @@ describe('audit archive', () => {
     expect(verified.out).toMatch(/0 problems/);
     expect(verified.out).toContain(`note: anchor ${lines[0]!.pos} lies in the archived part`);
     expect(verified.code).toBe(0);
+    // With the archive file given, its records are checked to chain up to the base, and anchors in it against it.
+    const withArchive = await cli(auditCommand, ['verify', '--archive', out, '--anchor', `${lines[0]!.pos}:${lines[0]!.hash}`]);
+    expect(withArchive.out).toMatch(/0 problems/);
+    expect(withArchive.out).not.toContain('note: anchor');
+    const forged = join(dir, 'forged.ndjson');
+    writeFileSync(forged, readFileSync(out, 'utf8').replace(/"loggedAt":\d+/, '"loggedAt":1'));
+    const forgedAnswer = await cli(auditCommand, ['verify', '--archive', forged]);
+    expect(forgedAnswer.code).toBe(1);
+    expect(forgedAnswer.out).toContain('in the archive:');
     // trace of the gate retired after the waiting one still reads its copies.
     const traced = await cli(traceCommand, [d]);
     expect(traced.out).toMatch(new RegExp(`gate ${d} · cancelled \\(retired\\) · 2 audit links · chain intact`));
@@ -98,6 +107,10 @@ describe('audit archive', () => {
     expect(rest.out).toContain(`archived records ${firstOfWaiting + 1}–`);
     expect(await t.redis.llen(AUDIT_KEYS.log)).toBe(0);
     expect((await cli(auditCommand, ['verify', '--anchor', oldHead])).code).toBe(0);
+    expect((await cli(auditCommand, ['verify', '--archive', out, '--archive', join(dir, 'third.ndjson'), '--anchor', oldHead])).out).toMatch(/0 problems/);
+    const missing = await cli(auditCommand, ['verify', '--archive', join(dir, 'third.ndjson')]);
+    expect(missing.code).toBe(1);
+    expect(missing.out).toContain('in the archive: expected record 1 after 000000000000…');
     // New records chain on from the base.
     await cancelled();
     await t.app.admin.audit.flush();

@@ -31,7 +31,14 @@ const PAGE = 1_000;
  * copies a gate link must match that link (digest and link hash), each gate's copied links must
  * run 1, 2, 3 … with none missing, and the stored head must be the chain's last record.
  */
-export async function verifyAudit(redis: Redis, options: { anchors?: readonly ChainHead[] } = {}): Promise<VerifyReport> {
+export async function verifyAudit(
+  redis: Redis,
+  options: {
+    anchors?: readonly ChainHead[];
+    /** The archive files' lines (audit archive), oldest file first: checked to chain up to the base. */
+    archived?: readonly string[];
+  } = {},
+): Promise<VerifyReport> {
   const anchors = options.anchors ?? [];
   /** Anchors inside the archived part: checked against the archive file, not here. */
   const archivedAnchors: ChainHead[] = [];
@@ -58,6 +65,23 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
   }
   const base: ChainHead = parsedBase && parsedBase !== 'unreadable' ? parsedBase : { pos: 0, hash: GENESIS };
   let read = 0;
+  // The archived part, when its files are given: it must chain from the start up to the base.
+  const archivedHashes = new Map<number, string>();
+  if (options.archived) {
+    const checked = verifyRecords(options.archived, { pos: 1, prev: GENESIS });
+    problems.push(...checked.problems.map((p) => ({ ...p, detail: `in the archive: ${p.detail}` })));
+    checked.records.forEach((r) => {
+      if (r && anchors.some((a) => a.pos === r.pos)) archivedHashes.set(r.pos, r.hash);
+    });
+    if (checked.last.pos !== base.pos || checked.last.hash !== base.hash) {
+      problems.push({
+        chain: 'deployment',
+        position: checked.last.pos,
+        problem: 'mismatch',
+        detail: `the archive ends at record ${checked.last.pos} (${checked.last.hash.slice(0, 12)}…), but Redis continues from record ${base.pos} (${base.hash.slice(0, 12)}…): a file is missing, out of order, or not this chain's`,
+      });
+    }
+  }
   let last: ChainHead = base;
   /** Reads and checks the chain from where the last read stopped up to `upto` records. */
   const readLog = async (upto: number) => {
@@ -100,8 +124,8 @@ export async function verifyAudit(redis: Redis, options: { anchors?: readonly Ch
   // the chain, with the same hash. This catches what nothing inside Redis can: records cut from
   // the end together with the stored head and watermarks, or a chain rebuilt from some point on.
   for (const anchor of anchors) {
-    const held = anchor.pos === base.pos ? base.hash : anchoredHashes.get(anchor.pos);
-    if (anchor.pos < base.pos) {
+    const held = anchor.pos === base.pos ? base.hash : anchor.pos < base.pos ? archivedHashes.get(anchor.pos) : anchoredHashes.get(anchor.pos);
+    if (anchor.pos < base.pos && !options.archived) {
       archivedAnchors.push(anchor);
     } else if (anchor.pos > base.pos + total) {
       problems.push({
