@@ -28,6 +28,11 @@ interface Verdict {
   fired: FiredRule;
   /** In observe mode: counts as `allow` for the real outcome. */
   observed: boolean;
+  /**
+   * Found behind an observed rule: counts for the real outcome only. With the observed rule
+   * enforced it would never be reached, so the shadow ("enforce would …") leaves it out.
+   */
+  behindObserved?: boolean;
 }
 
 /** Decides a request. Pure: `now` (epoch ms) only matters for freeze windows. */
@@ -106,6 +111,33 @@ function identityRefusal(agent: AgentRegistration | undefined, agentId: string, 
   return undefined;
 }
 
+/** The first enforced rule after an observed match, as a verdict for the real outcome only. */
+function enforcedBehind(
+  s: SubjectFacts,
+  context: RequestContext,
+  policy: PolicySet,
+  modeOf: (id: string, fileMode: RuleMode | undefined) => RuleMode,
+  rest: ReturnType<PolicySet['index']['rulesFor']>,
+  what: string,
+  out: Verdict[],
+): void {
+  const d = policy.defaults;
+  const next = rest.find((c) => modeOf(c.rule.id, c.rule.mode) === 'enforce' && c.test(s, context))?.rule;
+  if (next !== undefined) {
+    const review = next.review === undefined ? undefined : requirement(next.review, d);
+    const because = next.description ?? `matched rule ${next.id}`;
+    out.push({
+      outcome: next.outcome,
+      review,
+      reason: next.reason,
+      grantTtlSeconds: next.review?.grantTtlSeconds ?? d.grantTtlSeconds,
+      fired: { rule: next.id, outcome: next.outcome, mode: 'enforce', subject: s.subject, explanation: `${because} (${what} in ${context.environment}, behind a rule in observe mode) → ${outcomeText(next.outcome, review, next.reason)}` },
+      observed: false,
+      behindObserved: true,
+    });
+  }
+}
+
 function subjectVerdicts(
   s: SubjectFacts,
   context: RequestContext,
@@ -116,14 +148,17 @@ function subjectVerdicts(
   const d = policy.defaults;
   const what = s.subject === 'action' ? s.action : `downstream ${s.action}`;
   let matched: Rule | undefined;
-  for (const compiled of policy.index.rulesFor(s.action)) {
-    if (compiled.test(s, context)) {
-      matched = compiled.rule;
+  const candidates = policy.index.rulesFor(s.action);
+  let at = 0;
+  for (; at < candidates.length; at += 1) {
+    if (candidates[at]!.test(s, context)) {
+      matched = candidates[at]!.rule;
       break;
     }
   }
   if (matched !== undefined) {
     const mode = modeOf(matched.id, matched.mode);
+
     const review = matched.review === undefined ? undefined : requirement(matched.review, d);
     const reason = matched.reason;
     const because = matched.description ?? `matched rule ${matched.id}`;
@@ -135,6 +170,10 @@ function subjectVerdicts(
       fired: { rule: matched.id, outcome: matched.outcome, mode, subject: s.subject, explanation: `${because} (${what} in ${context.environment}) → ${outcomeText(matched.outcome, review, reason)}` },
       observed: mode === 'observe',
     });
+    // A rule in observe mode is measured, not obeyed, but it must not hide what an enforced rule
+    // behind it decides: the first of those counts for the real outcome. (With none, the observed
+    // rule lets the action through, as observe mode means.)
+    if (mode === 'observe') enforcedBehind(s, context, policy, modeOf, candidates.slice(at + 1), what, out);
   }
   // Fail closed: an action the catalog does not know, or no rule decides, goes to the default reviewers.
   const fallback = s.catalog === undefined ? 'unknown-action' : matched === undefined ? 'no-matching-rule' : undefined;
@@ -227,7 +266,7 @@ interface Combined {
  * others. With `relaxObserved`, verdicts of rules in observe mode count as `allow`.
  */
 function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boolean, relaxObserved: boolean): Combined {
-  const counts = (v: Verdict) => !(relaxObserved && v.observed);
+  const counts = (v: Verdict) => (relaxObserved ? !v.observed : v.behindObserved !== true);
   let outcome: Outcome = 'allow';
   for (const v of verdicts) if (counts(v) && isStricter(v.outcome, outcome)) outcome = v.outcome;
   if (outcome === 'allow') return { outcome, review: undefined, reason: undefined, grantTtlSeconds: d.grantTtlSeconds };

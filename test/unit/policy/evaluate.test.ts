@@ -112,7 +112,21 @@ describe('observe mode', () => {
 
   test('a downstream action observed does not hide the enforced main action', () => {
     const d = decide({ downstream: [{ action: 'db.drop_database' }] }, 'bot', { ruleModes: { 'never-drop-databases': 'observe' } });
-    expect(d).toMatchObject({ outcome: 'review', mode: 'observe', review: { reviewerSet: 'owners' }, shadow: { outcome: 'reject' } });
+    // The downstream drop, its reject rule observed, still meets the enforced rule behind it (SRE and owners).
+    expect(d).toMatchObject({ outcome: 'review', mode: 'observe', review: { reviewerSet: 'sre-and-owners' }, shadow: { outcome: 'reject' } });
+  });
+
+  test('a rule in observe mode does not hide an enforced rule behind it: that one decides the real outcome', () => {
+    // never-drop-databases (reject) observed; the production-change rule behind it still matches a database drop.
+    const d = decide({ action: 'db.drop_database' }, 'bot', { ruleModes: { 'never-drop-databases': 'observe' } });
+    expect(d).toMatchObject({ outcome: 'review', mode: 'observe', review: { reviewerSet: 'sre-and-owners' }, shadow: { outcome: 'reject' } });
+    expect(d.rules.map((r) => [r.rule, r.mode])).toEqual([
+      ['never-drop-databases', 'observe'],
+      [expect.any(String), 'enforce'],
+    ]);
+    // A new trial rule in observe mode, put first, leaves an enforced review as it was.
+    const trial = policyOf((doc) => doc.rules.unshift({ id: 'trial', match: { actions: ['db.drop_database'] }, outcome: 'allow', mode: 'observe' }));
+    expect(decide({ action: 'db.drop_database' }, 'bot', {}, trial)).toMatchObject({ outcome: 'reject', mode: 'observe', shadow: { outcome: 'allow' } });
   });
 
   test('identity checks are never observe-only', () => {
