@@ -84,6 +84,7 @@ export function evaluate(
   const verdicts: Verdict[] = [];
   for (const subject of subjects) subjectVerdicts(subject, context, policy, modeOf, verdicts);
   protectedVerdicts(subjects, policy, verdicts);
+  unregisteredDownstreamVerdicts(agent!, agentId, request, policy, verdicts);
   const freezes = overrides.freezes === undefined ? policy.index.freezes : [...policy.index.freezes, ...overrides.freezes.map(compileFreeze)];
   freezeVerdicts(freezes, subjects, context, policy, now, verdicts);
 
@@ -105,6 +106,7 @@ function identityRefusal(agent: AgentRegistration | undefined, agentId: string, 
   if (!agentMayRequest(agent, request.action)) {
     return refuse('agent-not-permitted', `agent "${agentId}" is not registered for action ${request.action}`);
   }
+
   if (policy.defaults.requireRegisteredAudience && !policy.index.servesAudience(request.audience)) {
     return refuse('audience-unregistered', `no registered executor serves audience "${request.audience}"`);
   }
@@ -189,6 +191,34 @@ function subjectVerdicts(
     fired: { rule: fallback, outcome: 'review', mode, subject: s.subject, explanation: `${why} → ${outcomeText('review', review)}` },
     observed: mode === 'observe',
   });
+}
+
+/**
+ * Downstream actions the agent is not registered for: never on the allow path. A request may
+ * name what its action sets off (an export that calls a webhook), but an agent must not get an
+ * action it may not ask for directly waved through by naming it downstream: a person looks.
+ */
+function unregisteredDownstreamVerdicts(agent: AgentRegistration, agentId: string, request: BoundedAction, policy: PolicySet, out: Verdict[]): void {
+  const downstream = request.downstream ?? [];
+  for (let i = 0; i < downstream.length; i += 1) {
+    const action = downstream[i]!.action;
+    if (agentMayRequest(agent, action)) continue;
+    const review = defaultReview(policy.defaults);
+    out.push({
+      outcome: 'review',
+      review,
+      reason: undefined,
+      grantTtlSeconds: policy.defaults.grantTtlSeconds,
+      fired: {
+        rule: 'downstream-not-registered',
+        outcome: 'review',
+        mode: 'enforce',
+        subject: 'downstream',
+        explanation: `agent "${agentId}" is not registered for ${action} (downstream[${i}]), so it is never allowed without review → ${outcomeText('review', review)}`,
+      },
+      observed: false,
+    });
+  }
 }
 
 /** Protected targets: at least a review, and never break-glass. */

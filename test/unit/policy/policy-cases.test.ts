@@ -145,6 +145,11 @@ describe('countersign policy', () => {
     const body = await readFile(join(REPO, 'examples/iam-attach-admin-policy.json'), 'utf8');
     const asDeployBot = await explainRequest(POLICIES, body, 'deploy-bot');
     expect(asDeployBot.decision).toMatchObject({ outcome: 'reject', rules: [{ rule: 'agent-not-permitted' }] });
+    // A downstream action the agent is not registered for is never waved through: data-agent may query staging, not delete a namespace through downstream.
+    const query = { ...JSON.parse(await readFile(join(REPO, 'examples/logs-read-only.json'), 'utf8')), action: 'db.query', environment: 'staging', downstream: [{ action: 'k8s.delete', resources: [{ type: 'k8s.namespace', id: 'staging-eu' }] }] };
+    const smuggled = await explainRequest(POLICIES, JSON.stringify(query), 'data-agent');
+    expect(smuggled.decision.outcome).toBe('review');
+    expect(smuggled.decision.rules.map((r) => r.rule)).toContain('downstream-not-registered');
     await expect(explainRequest(POLICIES, '{"action": 1}')).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
     const usage = capture();
     expect(await policyCommand(['explain'], usage.io)).toBe(2);
