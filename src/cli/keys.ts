@@ -24,7 +24,7 @@ options:
   --dir <path>              key directory (default: $COUNTERSIGN_KEYS)
   --max-grant-ttl <s>       longest grant TTL the service issues (default ${MAX_GRANT_TTL_SECONDS})
   --activate-after <s>      rotate: publish the new key this long before it signs (default 0;
-                            120 covers JWKS caches, see jwks.ts)
+                            150 covers JWKS caches, see jwks.ts)
   --json                    list: one JSON document instead of a table`;
 
 const iso = (ms: number | undefined) =>

@@ -78,28 +78,31 @@ export interface VerifyGrantOptions {
   /** This executor's name: the gate request's `audience`. */
   audience: string;
   expect?: GrantExpectation;
-  /** Allowed clock difference for `exp` and `nbf`; default 30. */
+  /** Allowed clock difference for `exp` and `nbf`; default 30, at most 300. */
   clockToleranceSeconds?: number;
   /** Verification time; default the current time. */
   now?: Date;
 }
 
 const remoteSets = new Map<string, JWTVerifyGetKey>();
-const localSets = new WeakMap<JSONWebKeySet, JWTVerifyGetKey>();
 const MAX_TOKEN_CHARS = 512 * 1024;
+/** The most clock difference a caller may allow: more would accept grants long expired. */
+export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
+/** How long a fetched JWKS is used: the served max-age plus stale-while-revalidate (see jwks.ts). */
+const REMOTE_JWKS_MAX_AGE_MS = (60 + 30) * 1000;
 
 function keySetFor(options: Pick<VerifyGrantOptions, 'jwks' | 'jwksUrl'>): JWTVerifyGetKey {
-  if (options.jwks) {
-    let set = localSets.get(options.jwks);
-    if (!set) localSets.set(options.jwks, (set = createLocalJWKSet(options.jwks)));
-    return set;
-  }
+  // A key set given by the caller is read on every call (jose copies it): an executor that
+  // refreshes its copy in place must see a removed or a new key at once.
+  if (options.jwks) return createLocalJWKSet(options.jwks);
   if (options.jwksUrl) {
     const url = new URL(options.jwksUrl);
     let set = remoteSets.get(url.href);
     // A 5 s cooldown (jose's default is 30 s) so that a grant signed by a just-rotated key is
     // refused for seconds at most; it still bounds refetches caused by made-up kids.
-    if (!set) remoteSets.set(url.href, (set = createRemoteJWKSet(url, { cooldownDuration: 5_000 })));
+    // The cache lives as long as the served Cache-Control allows (jose's default is 10 minutes), so
+    // a withdrawn key stops verifying within that time.
+    if (!set) remoteSets.set(url.href, (set = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: REMOTE_JWKS_MAX_AGE_MS })));
     return set;
   }
   throw new TypeError('verifyGrant needs jwksUrl or jwks');
@@ -175,6 +178,7 @@ export async function verifyGrantWith(
   if (typeof header.kid !== 'string' || header.kid === '') {
     throw new GrantVerificationError(GrantErrorCode.Malformed, 'grant header has no kid');
   }
+  const tolerance = Math.min(Math.max(options.clockToleranceSeconds ?? 30, 0), MAX_CLOCK_TOLERANCE_SECONDS);
   let payload: unknown;
   try {
     ({ payload } = await jwtVerify(token, keys, {
@@ -182,7 +186,7 @@ export async function verifyGrantWith(
       typ: GRANT_TYP,
       issuer: options.issuer,
       ...(options.audience !== undefined ? { audience: options.audience } : {}),
-      clockTolerance: options.clockToleranceSeconds ?? 30,
+      clockTolerance: tolerance,
       ...(options.now ? { currentDate: options.now } : {}),
       requiredClaims: ['iss', 'aud', 'sub', 'jti', 'iat', 'nbf', 'exp'],
     }));
@@ -197,7 +201,6 @@ export async function verifyGrantWith(
   // Countersign never issues a grant that lives longer than MAX_GRANT_TTL_SECONDS, nor one dated
   // in the future: such a token means a signing bug or a leaked key, not a grant.
   const claims = parsed.data;
-  const tolerance = options.clockToleranceSeconds ?? 30;
   if (claims.exp - claims.iat > MAX_GRANT_TTL_SECONDS || claims.nbf < claims.iat) {
     throw new GrantVerificationError(GrantErrorCode.Malformed, `grant lifetime ${claims.exp - claims.iat} s is not one Countersign issues (at most ${MAX_GRANT_TTL_SECONDS} s)`);
   }
