@@ -25,6 +25,17 @@ export interface CountersignClientOptions {
   retries?: number;
   /** `fetch` to use (default the global one). */
   fetch?: typeof fetch;
+  /** Longest one request (and its answer) may take before it counts as failed (default 30 s). */
+  requestTimeoutMs?: number;
+}
+
+/** The longest `Retry-After` honoured between attempts: a service asking for more is not waited on. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** What bounds one call: the caller's signal, and a time by which it must be over (epoch ms). */
+interface CallLimits {
+  signal?: AbortSignal | undefined;
+  deadline?: number;
 }
 
 /** The answer of {@link CountersignClient.redeem}: the grant and what it allows. */
@@ -103,12 +114,14 @@ export class CountersignClient {
   private readonly base: string;
   private readonly fetchImpl: typeof fetch;
   private readonly retries: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: CountersignClientOptions) {
     if (!options.secret && !options.token) throw new TypeError('CountersignClient needs a secret (HMAC) or a token (OIDC)');
     this.base = options.url.replace(/\/+$/, '');
     this.fetchImpl = options.fetch ?? fetch;
     this.retries = options.retries ?? 2;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
   /**
@@ -128,8 +141,8 @@ export class CountersignClient {
   }
 
   /** The gate as it is now (`GET /v1/gates/:id`; an agent sees its own gates only). */
-  async get(gateId: string): Promise<GateView> {
-    return this.send<GateView>('GET', `/v1/gates/${encodeURIComponent(gateId)}`);
+  async get(gateId: string, limits: CallLimits = {}): Promise<GateView> {
+    return this.send<GateView>('GET', `/v1/gates/${encodeURIComponent(gateId)}`, undefined, {}, limits);
   }
 
   /**
@@ -147,16 +160,26 @@ export class CountersignClient {
     const maxInterval = options.maxIntervalMs ?? 5_000;
     let interval = options.intervalMs ?? 500;
     let previous: GateState | undefined;
+    const timeoutMs = options.timeoutMs ?? 3_600_000;
     for (;;) {
       options.signal?.throwIfAborted();
-      const gate = await this.get(gateId);
+      let gate: GateView;
+      try {
+        // Each poll, its retries and their pauses end by the deadline, however the service behaves.
+        gate = await this.get(gateId, { signal: options.signal, deadline });
+      } catch (err) {
+        if (err instanceof CountersignClientError && err.code === 'ERR_TIMEOUT') {
+          throw new WaitTimeoutError(gateId, previous ?? 'unknown', timeoutMs);
+        }
+        throw err;
+      }
       if (gate.state !== previous) {
         options.onChange?.(gate, previous);
         previous = gate.state;
       }
       if (SETTLED.has(gate.state)) return gate;
       const left = deadline - Date.now();
-      if (left <= 0) throw new WaitTimeoutError(gateId, gate.state, options.timeoutMs ?? 3_600_000);
+      if (left <= 0) throw new WaitTimeoutError(gateId, gate.state, timeoutMs);
       // ±20 % jitter, so that many agents waiting on one service do not poll in step.
       await sleep(Math.min(left, interval * (0.8 + Math.random() * 0.4)), options.signal);
       interval = Math.min(maxInterval, interval * 1.5);
@@ -194,21 +217,35 @@ export class CountersignClient {
     return this.send<IntrospectionResult>('POST', '/v1/grants/introspect', { token: grant });
   }
 
-  private async send<T>(method: string, path: string, json?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  private async send<T>(method: string, path: string, json?: unknown, extra: Record<string, string> = {}, limits: CallLimits = {}): Promise<T> {
     const body = json === undefined ? '' : JSON.stringify(json);
+    const left = () => (limits.deadline === undefined ? Number.POSITIVE_INFINITY : limits.deadline - Date.now());
+    const timedOut = () => new CountersignClientError('ERR_TIMEOUT', `${method} ${path}: no answer in time`);
+    /** Waits before the next attempt, never past the deadline. */
+    const pause = async (ms: number) => {
+      if (left() <= ms) throw timedOut();
+      await sleep(ms, limits.signal);
+    };
     for (let attempt = 0; ; attempt += 1) {
+      limits.signal?.throwIfAborted();
+      if (left() <= 0) throw timedOut();
+      const timeout = AbortSignal.timeout(Math.max(1, Math.min(this.requestTimeoutMs, left())));
+      const signal = limits.signal ? AbortSignal.any([limits.signal, timeout]) : timeout;
       let res: Response;
+      let text: string;
       try {
         // Signed afresh on every attempt: the service refuses a webhook-id it has seen.
-        res = await this.fetchImpl(`${this.base}${path}`, { method, headers: await this.headers(body, extra), ...(body ? { body } : {}) });
+        res = await this.fetchImpl(`${this.base}${path}`, { method, headers: await this.headers(body, extra), signal, ...(body ? { body } : {}) });
+        text = await res.text();
       } catch (err) {
+        if (limits.signal?.aborted) throw limits.signal.reason;
         if (attempt < this.retries) {
-          await sleep(250 * 4 ** attempt);
+          await pause(250 * 4 ** attempt);
           continue;
         }
+        if (timeout.aborted) throw timedOut();
         throw new CountersignClientError('ERR_NETWORK', `cannot reach ${this.base}: ${(err as Error).message}`, { cause: err });
       }
-      const text = await res.text();
       let parsed: unknown = text;
       try {
         parsed = text ? JSON.parse(text) : undefined;
@@ -220,7 +257,8 @@ export class CountersignClient {
         return parsed as T;
       }
       if (res.status === 503 && attempt < this.retries) {
-        await sleep(Math.max(250, Number(res.headers.get('retry-after') ?? 0) * 1000));
+        const asked = Number(res.headers.get('retry-after') ?? 0) * 1000;
+        await pause(Math.min(MAX_RETRY_AFTER_MS, Math.max(250, Number.isFinite(asked) ? asked : 1_000)));
         continue;
       }
       throw new CountersignApiError(problemFrom(res.status, res.statusText, parsed));
