@@ -9,4 +9,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.env.SWC_NODE_PROJECT ??= join(root, 'tsconfig.json');
 register('@swc-node/register/esm', pathToFileURL(join(root, 'package.json')));
 const { main } = await import(pathToFileURL(join(root, 'src/cli/main.ts')).href);
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  // Commands report what they expect themselves; anything else is one line, not a stack trace.
+  process.stderr.write(`countersign: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}

@@ -97,9 +97,20 @@ function credentials(agentId: string, env: NodeJS.ProcessEnv, cwd: string): { se
   if (fromEnv) return { secret: fromEnv };
   const file = resolve(cwd, DEV_SECRETS_FILE);
   if (!existsSync(file)) return undefined;
-  const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-  return secrets[agentId] ? { secret: secrets[agentId] } : undefined;
+  let secrets: unknown;
+  try {
+    secrets = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CredentialsUnreadable(`${file} is not readable JSON (${(err as Error).message}); delete it and start the server on embedded defaults again`);
+  }
+  const secret = typeof secrets === 'object' && secrets !== null ? (secrets as Record<string, unknown>)[agentId] : undefined;
+  if (secret === undefined) return undefined;
+  if (typeof secret !== 'string') throw new CredentialsUnreadable(`${file} holds no secret text for ${agentId}`);
+  return { secret };
 }
+
+/** The development secrets file exists but cannot be used: a usage error, named. */
+class CredentialsUnreadable extends Error {}
 
 function describe(gate: GateView): string {
   const d = gate.decision;
@@ -179,7 +190,14 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
     say(`countersign request: cannot read ${file}: ${(err as Error).message}`);
     return EXIT.usage;
   }
-  const creds = credentials(agentId, io.env, io.cwd ?? process.cwd());
+  let creds: ReturnType<typeof credentials>;
+  try {
+    creds = credentials(agentId, io.env, io.cwd ?? process.cwd());
+  } catch (err) {
+    if (!(err instanceof CredentialsUnreadable)) throw err;
+    say(`countersign request: ${err.message}`);
+    return EXIT.usage;
+  }
   if (!creds) {
     say(`countersign request: no credentials for ${agentId}: set ${secretEnvName(agentId)} (or COUNTERSIGN_TOKEN), or run a server on embedded defaults, which writes ${DEV_SECRETS_FILE}`);
     return EXIT.usage;

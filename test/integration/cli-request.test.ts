@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyGrant } from '../../src/client/index.js';
@@ -137,6 +137,21 @@ describe('countersign request', () => {
     const short = inProcess([example('logs-read-only'), '--agent', 'ops-agent'], undefined, { COUNTERSIGN_AGENT_OPS_AGENT_SECRET: 'whsec_c2hvcnQ=' });
     expect(await short.code).toBe(EXIT.usage);
     expect(short.stderr()).toContain('signing secret for ops-agent is not usable: webhook secret is shorter than');
+    // A damaged development secrets file is named, as a usage error, through the real command (no stack trace).
+    mkdirSync(join(cwd, '.countersign'), { recursive: true });
+    writeFileSync(join(cwd, '.countersign/dev-agent-secrets.json'), '{not json');
+    try {
+      const damaged = cli([example('logs-read-only'), '--agent', 'ops-agent']);
+      expect(await damaged.code).toBe(EXIT.usage);
+      expect(damaged.stderr()).toContain('dev-agent-secrets.json is not readable JSON');
+      expect(damaged.stderr()).not.toContain('    at ');
+      writeFileSync(join(cwd, '.countersign/dev-agent-secrets.json'), '{"ops-agent": 12345678}');
+      const notText = inProcess([example('logs-read-only'), '--agent', 'ops-agent']);
+      expect(await notText.code).toBe(EXIT.usage);
+      expect(notText.stderr()).toContain('holds no secret text for ops-agent');
+    } finally {
+      rmSync(join(cwd, '.countersign'), { recursive: true, force: true });
+    }
   }, 30_000);
 
   test('countersign help lists the request command and its exit codes', async () => {
