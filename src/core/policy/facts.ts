@@ -70,6 +70,12 @@ function subjectFacts(
     }
     if (labels.has('irreversible')) reversibility = 'irreversible';
     if (reversibility === 'irreversible' && !labels.has('irreversible')) labels = withLabels(labels, ['irreversible']);
+    // Evidence that shows a change makes the action no longer read-only, whatever the catalog says.
+    if (triggers.length > 0 && labels.has('read-only') && CHANGING.some((l) => labels.has(l))) {
+      const copy = new Set(labels);
+      copy.delete('read-only');
+      labels = copy;
+    }
   }
 
   let dataClasses: Set<string> | undefined;
@@ -118,6 +124,9 @@ function subjectFacts(
 }
 
 /** A copy with more labels: the catalog's sets are shared and never modified. */
+/** Labels that say an action changes something (so it cannot also be read-only). */
+const CHANGING: readonly Label[] = ['production-change', 'irreversible', 'privilege-amplifying'];
+
 function withLabels(labels: ReadonlySet<Label>, more: readonly Label[]): ReadonlySet<Label> {
   const copy = new Set(labels);
   for (const l of more) copy.add(l);
@@ -132,5 +141,6 @@ function evidenceText(request: BoundedAction): string {
   const parts: string[] = [];
   if (request.evidence.diff !== undefined) parts.push(request.evidence.diff);
   if (request.evidence.commands !== undefined) parts.push(...request.evidence.commands);
-  return parts.join('\n');
+  // SQL and shell comments between keywords (`DROP/**/TABLE`) must not hide them from triggers.
+  return parts.join('\n').replace(/\/\*[\s\S]*?\*\//g, ' ');
 }
