@@ -201,8 +201,48 @@ export interface RotateResult {
  * before the old ones are retired, so a crash in between leaves two signing keys, never none.
  */
 export async function rotateKeys(dir: string, options: RotateOptions): Promise<RotateResult> {
-  const { now, maxGrantTtlSeconds } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  return withKeyDirLock(dir, () => rotateLocked(dir, options));
+}
+
+/** A lock file older than this is left over from a run that died: it is taken over. */
+const STALE_LOCK_MS = 60_000;
+
+/**
+ * Runs `work` holding the key directory's lock file (`.lock`, created exclusively), so that two
+ * rotations at once cannot both retire the same key and leave one new key that never signs.
+ */
+async function withKeyDirLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const lock = join(dir, '.lock');
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+        throw new CountersignError(
+          ErrorCode.ConfigInvalid,
+          `COUNTERSIGN_KEYS: another rotate or prune is working on ${dir} (${lock} exists); run this again when it is done, or delete the file if none is running`,
+          { cause: err },
+        );
+      }
+      const age = Date.now() - (await stat(lock).then((s) => s.mtimeMs, () => Date.now()));
+      if (age < STALE_LOCK_MS) {
+        throw new CountersignError(ErrorCode.ConfigInvalid, `COUNTERSIGN_KEYS: another rotate or prune is working on ${dir} (${lock} exists); run this again when it is done`);
+      }
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
+}
+
+async function rotateLocked(dir: string, options: RotateOptions): Promise<RotateResult> {
+  const { now, maxGrantTtlSeconds } = options;
   const existing = await readKeyFiles(dir);
   const previous = currentOf(existing, now);
   const activatesAt = now + Math.max(0, options.activateAfterSeconds ?? 0) * 1000;
@@ -213,12 +253,16 @@ export async function rotateKeys(dir: string, options: RotateOptions): Promise<R
     await writeKeyFile(dir, { ...key.jwk, retiredAt: new Date(activatesAt).toISOString() }, key.file);
     key.retiredAt = activatesAt;
   }
-  const prunedKids = await pruneKeys(dir, { now, maxGrantTtlSeconds }, existing);
+  const prunedKids = await pruneLocked(dir, { now, maxGrantTtlSeconds }, existing);
   return { newKid: fresh.kid, ...(previous ? { retiredKid: previous.jwk.kid } : {}), prunedKids };
 }
 
 /** Deletes the key files whose publication period has ended at `now`; returns their kids. */
-export async function pruneKeys(dir: string, options: LifecycleOptions, known?: StoredKey[]): Promise<string[]> {
+export async function pruneKeys(dir: string, options: LifecycleOptions): Promise<string[]> {
+  return withKeyDirLock(dir, () => pruneLocked(dir, options));
+}
+
+async function pruneLocked(dir: string, options: LifecycleOptions, known?: StoredKey[]): Promise<string[]> {
   const keys = known ?? (await readKeyFiles(dir));
   const pruned: string[] = [];
   for (const key of keys) {

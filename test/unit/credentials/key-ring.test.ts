@@ -236,3 +236,27 @@ describe('KeyRingWatcher', () => {
     }
   });
 });
+
+describe('rotate and prune hold the key directory lock', () => {
+  test('two rotations at once: one runs, the other is refused, and exactly one key signs afterwards', async () => {
+    const dir = tempKeyDir();
+    await rotateKeys(dir, { now: T0, maxGrantTtlSeconds: 900 });
+    const results = await Promise.allSettled([rotateKeys(dir, { now: T0 + 1_000, maxGrantTtlSeconds: 900 }), rotateKeys(dir, { now: T0 + 1_000, maxGrantTtlSeconds: 900 })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(isCountersignError(refused.reason, 'ERR_CONFIG_INVALID')).toBe(true);
+    expect(String(refused.reason.message)).toContain('another rotate or prune is working on');
+    const keys = readdirSync(dir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as { retiredAt?: string });
+    expect(keys.filter((k) => k.retiredAt === undefined)).toHaveLength(1);
+    expect(readdirSync(dir)).not.toContain('.lock');
+  });
+
+  test('a lock left by a run that died over a minute ago is taken over', async () => {
+    const dir = tempKeyDir();
+    await rotateKeys(dir, { now: T0, maxGrantTtlSeconds: 900 });
+    writeFileSync(join(dir, '.lock'), '');
+    const { utimesSync } = await import('node:fs');
+    utimesSync(join(dir, '.lock'), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    await expect(rotateKeys(dir, { now: T0 + 1_000, maxGrantTtlSeconds: 900 })).resolves.toMatchObject({ newKid: expect.any(String) });
+  });
+});
