@@ -146,4 +146,14 @@ describe('reminders and escalation', () => {
     expect(thread.filter((m) => m.includes('escalated'))).toHaveLength(1);
     expect((await read(gate.id)).votes).toEqual([expect.objectContaining({ voter: jonas, vote: 'approve' })]);
   });
+
+  test('an escalation to a reviewer set no longer in the policy (removed by a reload) says so in the thread, once, and the job succeeds', async () => {
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 60 });
+    const record = await eventually(() => changeRecord(t.slack!, gate.id));
+    const job = await t.app.background.queues.timers.add(TIMER_JOB.escalate, { gateId: gate.id, version: gate.version, state: 'pending_review', at: Date.now(), to: 'disbanded-team' }, { jobId: `escalate-gone-${gate.id}` });
+    const done = await eventually(async () => ((await job.getState()) === 'completed' ? job : undefined), 10_000);
+    expect(done).toBeDefined();
+    const note = await eventually(() => threadOf(t.slack!, record.ts).find((m) => textOf(m).includes('did not happen')), 10_000);
+    expect(textOf(note)).toContain('`disbanded-team`');
+  });
 });

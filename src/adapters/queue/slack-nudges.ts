@@ -54,7 +54,17 @@ export class SlackNudges implements ReviewerNudges {
   async escalate(gate: Gate, toSet: string): Promise<void> {
     const { directory, store, outbox, broker } = this.deps;
     const fallback = this.deps.policy().reviewerSets.get(toSet);
-    if (!fallback) throw new Error(`reviewer set ${toSet} (escalation of gate ${gate.id}) is not defined`);
+    if (!fallback) {
+      // The set left the policy (a reload) after the gate was decided: retrying cannot bring it
+      // back, so the thread says the escalation did not happen and the first set stays on it.
+      const first = broker.reviewerSetOf(gate);
+      await outbox.thread(
+        gate.id,
+        'escalate',
+        threadMessage(`:warning: No decision yet, but the escalation to \`${toSet}\` did not happen: the policy in force has no reviewer set of that name. ${first ? `It still waits for ${directory.mention(first)}` : 'It still waits for its reviewers'}; ${progress(gate)}.`),
+      );
+      return;
+    }
     const merged = new Map<string, string | undefined>(await directory.members(fallback));
     for (const [user, team] of await store.reviewers(gate.id)) merged.set(user, team);
     await store.setReviewers(gate.id, merged, gate.reviewDeadline, nonVoters(gate));
