@@ -63,9 +63,11 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
     doc.assets.map((asset): CompiledAsset => ({ asset })),
     (a) => a.asset.match,
   );
+  // Protected targets match whatever the letter case (IAM role names, for one, are unique without
+  // regard to it): both sides are compared lowercase, so a protection is never missed by case.
   const protectedTargets = new ResourceIndex(
     doc.protectedTargets.map((target): CompiledProtected => ({ target })),
-    (p) => p.target.match,
+    (p) => p.target.match.map((m) => ({ ...m, ...(m.id !== undefined ? { id: m.id.toLowerCase() } : {}), ...(m.type !== undefined ? { type: m.type.toLowerCase() } : {}) })),
   );
 
   const rules = doc.rules.map(compileRule);
@@ -89,7 +91,7 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
       return found;
     },
     assetsFor: (resource) => assets.lookup(resource),
-    protectedFor: (resource) => protectedTargets.lookup(resource),
+    protectedFor: (resource) => protectedTargets.lookup({ ...resource, type: resource.type.toLowerCase(), id: resource.id.toLowerCase() }),
     rulesFor(action) {
       const cached = ruleMemo.get(action);
       if (cached !== undefined) return cached;
