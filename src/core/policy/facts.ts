@@ -141,6 +141,9 @@ function evidenceText(request: BoundedAction): string {
   const parts: string[] = [];
   if (request.evidence.diff !== undefined) parts.push(request.evidence.diff);
   if (request.evidence.commands !== undefined) parts.push(...request.evidence.commands);
+  // A structured plan or parameters (a Terraform JSON plan, a job's arguments) are evidence too.
+  if (request.evidence.plan !== undefined) parts.push(typeof request.evidence.plan === 'string' ? request.evidence.plan : JSON.stringify(request.evidence.plan));
+  if (request.evidence.parameters !== undefined) parts.push(typeof request.evidence.parameters === 'string' ? request.evidence.parameters : JSON.stringify(request.evidence.parameters));
   // SQL and shell comments between keywords (`DROP/**/TABLE`) must not hide them from triggers.
   return parts.join('\n').replace(/\/\*[\s\S]*?\*\//g, ' ');
 }
