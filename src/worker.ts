@@ -81,7 +81,12 @@ export async function startWorkers(options: {
   const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, { ...options.background, runWorkers: true });
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
-  process.on('SIGHUP', () => void policy.reload());
+  process.on('SIGHUP', () => {
+    void policy.reload().then((result) => {
+      if (result.ok) logger.info({ policyVersion: result.version }, 'policies reloaded');
+      else logger.error({ issues: result.error.issues }, `policy reload failed, keeping the last good set: ${result.error.message}`);
+    });
+  });
   logger.info({ slack: slack ? 'on' : 'off', policyVersion: policy.current().version, agentNetworks: ctx.agentNetworks.describe() }, 'Countersign workers running');
   return {
     ctx,
