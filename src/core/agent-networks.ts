@@ -1,3 +1,4 @@
+// node:net for address parsing and matching only (isIP, BlockList): nothing here opens a socket.
 import { BlockList, isIP } from 'node:net';
 
 /**
@@ -21,6 +22,11 @@ export type AddressCategory =
   | 'reserved';
 
 /** The keywords of the setting, each allowing one category. */
+/** True when the text is an IPv4 or IPv6 address (no brackets), not a host name. */
+export function isIpAddress(text: string): boolean {
+  return isIP(text) !== 0;
+}
+
 export const NETWORK_KEYWORDS = ['loopback', 'private'] as const;
 export type NetworkKeyword = (typeof NETWORK_KEYWORDS)[number];
 

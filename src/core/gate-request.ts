@@ -1,6 +1,5 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { AgentNetworks, CATEGORY_TEXT, describeAddress } from './agent-networks.js';
+import { AgentNetworks, CATEGORY_TEXT, describeAddress, isIpAddress } from './agent-networks.js';
 
 /**
  * The bounded action an agent asks permission for (DESIGN.md, "The bounded action").
@@ -54,7 +53,7 @@ export function agentUrlProblem(value: string, networks: AgentNetworks): string 
   if (url.username !== '' || url.password !== '') return `${AGENT_URL_RULE}: no user name or password in the URL`;
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return AGENT_URL_RULE;
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (isIP(host) !== 0) {
+  if (isIpAddress(host)) {
     const verdict = networks.check(host);
     if (!verdict.allowed) return `${AGENT_URL_RULE}: ${describeAddress(verdict)} is ${CATEGORY_TEXT[verdict.category]}`;
     if (url.protocol === 'http:' && verdict.category !== 'loopback') return `${AGENT_URL_RULE}: plain http is only for loopback hosts`;

@@ -10,7 +10,7 @@ import { example, pendingGateInput } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
 import { eventually } from '../support/slack.js';
 import { Redis } from 'ioredis';
-import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
+import { as, createGate, introspect, redeem, redeemedGate, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 let t: ExecutionApp;
 /** A gate that went the whole way: request → two approvals → grant → consumed → outcome. */
@@ -18,14 +18,8 @@ let full: { id: string; jti: string };
 
 beforeAll(async () => {
   t = await startExecutionApp();
-  const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
-  await approveInSlack(t, gate.id, [
-    { id: 'U0439ZZZZG4', team: 'security' },
-    { id: 'U07DMEN2KHV', team: 'security' },
-  ]);
-  const redeemed = await redeem(t, 'iam-agent', gate.id, gate.hash);
-  expect(redeemed.status).toBe(200);
-  expect((await introspect(t, 'iam-broker', redeemed.body.grant)).body.active).toBe(true);
+  const gate = await redeemedGate(t);
+  expect((await introspect(t, 'iam-broker', gate.grant)).body.active).toBe(true);
   const outcome = await as(t, 'iam-agent', 'POST', `/v1/gates/${gate.id}/outcome`, {
     json: {
       status: 'succeeded',
@@ -34,7 +28,7 @@ beforeAll(async () => {
     },
   });
   expect(outcome.status).toBe(200);
-  full = { id: gate.id, jti: redeemed.body.claims.jti };
+  full = { id: gate.id, jti: gate.jti };
   // A few more gates, so that the chains interleave.
   await createGate(t, 'deploy-bot', example('k8s-deploy-staging'));
   await createGate(t, 'terraform-bot', example('terraform-apply-prod'));

@@ -7,6 +7,7 @@ import { evidenceHash } from '../../src/core/evidence-hash.js';
 import type { GateRequest } from '../../src/core/gate-request.js';
 import { call, signedCall, type HttpAnswer } from '../support/agent-http.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { example } from '../support/gates.js';
 
 /** Shared by the execution-*.test.ts files: an app with a movable clock and agent-side calls. */
 
@@ -100,4 +101,19 @@ export function expectProblem(answer: HttpAnswer, status: number, code: string):
   expect({ status: answer.status, code: answer.body?.code }).toEqual({ status, code });
   expect(answer.headers.get('content-type')).toBe('application/problem+json');
   expect(answer.body.type).toMatch(/^https:\/\/countersign\.dev\/problems\//);
+}
+
+/** The two security reviewers who approve the IAM example in these tests. */
+export const SECURITY_REVIEWERS = [
+  { id: 'U0439ZZZZG4', team: 'security' },
+  { id: 'U07DMEN2KHV', team: 'security' },
+];
+
+/** The IAM example asked for, approved by two security reviewers and redeemed: its grant issued. */
+export async function redeemedGate(t: ExecutionApp): Promise<{ id: string; hash: string; grant: string; jti: string }> {
+  const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
+  await approveInSlack(t, gate.id, SECURITY_REVIEWERS);
+  const redeemed = await redeem(t, 'iam-agent', gate.id, gate.hash);
+  if (redeemed.status !== 200) throw new Error(`redeem answered ${redeemed.status}: ${JSON.stringify(redeemed.body)}`);
+  return { id: gate.id, hash: gate.hash, grant: redeemed.body.grant as string, jti: redeemed.body.claims.jti as string };
 }

@@ -8,7 +8,7 @@ import { traceGate } from '../../src/adapters/audit/trace.js';
 import { verifyAudit } from '../../src/adapters/audit/verify.js';
 import { gateKeys, RETIRE_INDEX } from '../../src/adapters/redis/keys.js';
 import { example } from '../support/gates.js';
-import { approveInSlack, as, createGate, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
+import { as, createGate, redeemedGate, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 // Retention under faults and races: lost appends, moves during a pass, unreadable gates,
 // concurrent passes and a verify running meanwhile.
@@ -81,12 +81,7 @@ describe('retention under faults and races', () => {
 
   test('an outcome reported while the pass runs keeps the gate: its retention starts again with that move', async () => {
     // Setup: a redeemed gate, redeemed 31 days ago by the app's clock (so due under 30 days of retention).
-    const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
-    await approveInSlack(t, gate.id, [
-      { id: 'U0439ZZZZG4', team: 'security' },
-      { id: 'U07DMEN2KHV', team: 'security' },
-    ]);
-    expect((await redeem(t, 'iam-agent', gate.id, gate.hash)).status).toBe(200);
+    const gate = await redeemedGate(t);
     await t.app.admin.audit.flush();
     t.clock.advance(31 * DAY);
     try {
@@ -193,12 +188,7 @@ describe('retention under faults and races', () => {
 
   test('two passes at once (a job taken over after its lock lapsed): verify uses the retire record that matches the copies, not the last one', async () => {
     // Setup: a redeemed gate, due.
-    const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
-    await approveInSlack(t, gate.id, [
-      { id: 'U0439ZZZZG4', team: 'security' },
-      { id: 'U07DMEN2KHV', team: 'security' },
-    ]);
-    expect((await redeem(t, 'iam-agent', gate.id, gate.hash)).status).toBe(200);
+    const gate = await redeemedGate(t);
     await t.app.admin.audit.flush();
     const links = await t.redis.llen(gateKeys(gate.id).audit);
     const passA = retention(t.app.admin.audit);

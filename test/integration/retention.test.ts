@@ -8,7 +8,7 @@ import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js
 import { example } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
 import { eventually } from '../support/slack.js';
-import { approveInSlack, as, createGate, introspect, redeem, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
+import { as, createGate, introspect, redeemedGate, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 // Retention: finished gates leave Redis a set time after their final move; the audit trail keeps
 // every link of them in the deployment chain, and verify and trace still work on them.
@@ -41,14 +41,8 @@ const keysLeft = async (gateId: string) => t.redis.exists(...Object.values(gateK
 
 /** A gate that went the whole way: request → two approvals → grant → introspected → outcome. */
 async function completedGate(): Promise<string> {
-  const gate = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
-  await approveInSlack(t, gate.id, [
-    { id: 'U0439ZZZZG4', team: 'security' },
-    { id: 'U07DMEN2KHV', team: 'security' },
-  ]);
-  const redeemed = await redeem(t, 'iam-agent', gate.id, gate.hash);
-  expect(redeemed.status).toBe(200);
-  expect((await introspect(t, 'iam-broker', redeemed.body.grant)).body.active).toBe(true);
+  const gate = await redeemedGate(t);
+  expect((await introspect(t, 'iam-broker', gate.grant)).body.active).toBe(true);
   const outcome = await as(t, 'iam-agent', 'POST', `/v1/gates/${gate.id}/outcome`, { json: { status: 'succeeded', calls: [] } });
   expect(outcome.status).toBe(200);
   return gate.id;
