@@ -5,10 +5,10 @@
 #   bash test/fresh-clone.sh
 #
 # 1. clones the committed repository (HEAD) into a temporary directory;
-# 2. runs the README's first command (`npm install && npm run demo`) in its own process group,
+# 2. runs the README's first command (`npm ci && npm run demo`) in its own process group,
 #    waits for the one URL it prints, checks that the sandbox page and the scripted agent's gates
 #    are served, then sends Ctrl-C (SIGINT to the group) and checks that no process is left;
-# 3. runs the README's second command (`npm install && npm test`), by default on a small subset
+# 3. runs the README's second command (`npm ci && npm test`), by default on a small subset
 #    of the suite: FRESH_CLONE_TESTS="all" runs every test, or name other test paths.
 #
 # Environment: FRESH_CLONE_SOURCE (default: this repository), FRESH_CLONE_TESTS (default:
