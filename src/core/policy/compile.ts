@@ -177,7 +177,7 @@ export function compileRule(rule: Rule): CompiledRule {
   }
   if (m.crossRegion !== undefined) {
     const want = m.crossRegion;
-    conditions.push((s) => s.regions.size > 1 === want);
+    conditions.push((s) => s.crossRegion === want);
   }
   if (m.resources !== undefined) {
     const resources = new ResourceMatcher(m.resources);

@@ -83,16 +83,24 @@ function subjectFacts(
   let assets: CompiledAsset[] | undefined;
   let protectedHits: CompiledProtected[] | undefined;
   let criticality = 0;
+  let unplaced = 0;
   for (const resource of resources) {
+    let placed = false;
     for (const a of policy.index.assetsFor(resource)) {
       (assets ??= []).push(a);
       criticality = Math.max(criticality, CRITICALITY[a.asset.criticality]);
       for (const c of a.asset.dataClasses) (dataClasses ??= new Set()).add(c);
-      if (a.asset.region !== undefined) (regions ??= new Set()).add(a.asset.region);
+      if (a.asset.region !== undefined) {
+        (regions ??= new Set()).add(a.asset.region);
+        placed = true;
+      }
     }
     for (const p of policy.index.protectedFor(resource)) if (!(protectedHits ??= []).includes(p)) protectedHits.push(p);
     const attributes = resource.attributes;
-    if (attributes === undefined) continue;
+    if (attributes === undefined) {
+      if (!placed) unplaced += 1;
+      continue;
+    }
     // What the agent declares only adds: a class or region it names can raise sensitivity, never hide one.
     const declared = attributes.dataClass;
     if (typeof declared === 'string') {
@@ -100,6 +108,7 @@ function subjectFacts(
     }
     const region = attributes.region;
     if (typeof region === 'string' && region !== '') (regions ??= new Set()).add(region.toLowerCase());
+    else if (!placed) unplaced += 1;
   }
   if (dataClasses !== undefined && !labels.has('data-sensitive')) {
     let sensitivity = 0;
@@ -116,6 +125,7 @@ function subjectFacts(
     resources,
     dataClasses: dataClasses ?? EMPTY,
     regions: regions ?? EMPTY,
+    crossRegion: regions !== undefined && (regions.size > 1 || unplaced > 0),
     criticality,
     assets: assets ?? [],
     protectedHits: protectedHits ?? [],

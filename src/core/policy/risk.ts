@@ -46,7 +46,7 @@ export function assessRisk(request: BoundedAction, subjects: readonly SubjectFac
       classes.add(c);
       sensitivity = Math.max(sensitivity, sensitivityOf(c));
     }
-    if (s.regions.size > 1 && crossRegion === undefined) crossRegion = s;
+    if (s.crossRegion && crossRegion === undefined) crossRegion = s;
     const floor = s.catalog?.entry.risk;
     if (floor !== undefined) add('action', RISK_ORDER[floor], `${s.action} is catalogued as ${floor} risk`);
     // Reading changes nothing: criticality and reversibility only count for changing actions.
@@ -81,7 +81,14 @@ export function assessRisk(request: BoundedAction, subjects: readonly SubjectFac
   if (sensitivity > 0) {
     add('data-sensitivity', sensitivity, `touches ${list([...classes])} data`);
     if (crossRegion !== undefined) {
-      add('data-residency', sensitivity + 1, `${list([...classes])} data moves across regions (${[...crossRegion.regions].join(' → ')})`);
+      const regions = [...crossRegion.regions].join(' → ');
+      add(
+        'data-residency',
+        sensitivity + 1,
+        crossRegion.regions.size > 1
+          ? `${list([...classes])} data moves across regions (${regions})`
+          : `${list([...classes])} data may leave ${regions}: another resource has no known region`,
+      );
     }
   }
 

@@ -137,7 +137,7 @@ export const RuleMatch = z.strictObject({
   resources: z.array(ResourcePattern).min(1).optional().describe('any resource matches any pattern'),
   agents: globs.optional(),
   dataClasses: z.array(DataClass).min(1).optional().describe('any resource holds any of these classes'),
-  crossRegion: z.boolean().optional().describe('resources span more than one region'),
+  crossRegion: z.boolean().optional().describe('resources span more than one region, or one has a region and another none'),
 });
 export type RuleMatch = z.output<typeof RuleMatch>;
 

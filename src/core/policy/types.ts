@@ -69,6 +69,11 @@ export interface SubjectFacts {
   /** Data classes of the resources (assets and the agent's declarations). */
   dataClasses: ReadonlySet<string>;
   regions: ReadonlySet<string>;
+  /**
+   * The resources may span regions: they name two or more, or one names a region and another
+   * none (a destination of unknown region is not taken to be in the same one).
+   */
+  crossRegion: boolean;
   /** Highest asset criticality among the resources (index into RISK_LEVELS). */
   criticality: number;
   assets: readonly CompiledAsset[];
