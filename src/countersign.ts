@@ -23,6 +23,8 @@ import { evaluate } from './core/policy/evaluate.js';
 import type { PolicyOverrides } from './core/policy/types.js';
 import { registerInteractions } from './adapters/slack/interactions.js';
 import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
+import { GroupChanges } from './adapters/slack/group-changes.js';
+import { pendingReviewIds } from './adapters/admin/home-index.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
@@ -106,12 +108,17 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   });
   const slackApp = await createSlackApp(config, logger);
   let slack: Countersign['slack'];
+  let groupChanges: GroupChanges | undefined;
   if (slackApp) {
     const writes = new SlackWrites(slackApp.client, logger);
     const directory = new ReviewerDirectory(slackApp.client, { now });
     const broker = new SlackBroker({ writes, directory, store: ctx.store, policy: () => policy.current(), now, logger });
     ctx.observers.push(broker);
     registerInteractions(slackApp.app, { ctx, writes, directory });
+    groupChanges = await GroupChanges.start(redis, [directory], logger, async (group) => {
+      await broker.groupChanged(group, await pendingReviewIds(redis));
+    });
+    groupChanges.register(slackApp.app);
     slack = { app: slackApp, broker, writes, directory };
   } else {
     logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');
@@ -182,6 +189,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
       const left = () => Math.max(500, deadline - Date.now());
       keyRing.stop();
       await slackApp?.stop();
+      await groupChanges?.close();
       // Requests under way may finish (one waiting on a Redis that does not answer would hold
       // the server open for good); what is left at the deadline is cut off.
       const drained = new Promise<void>((resolve) => {

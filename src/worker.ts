@@ -21,6 +21,7 @@ import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import { createLogger } from './logger.js';
+import { GroupChanges } from './adapters/slack/group-changes.js';
 
 /**
  * Workers only, for scale-out: the same queues, workers, sweeper and Slack writer that
@@ -71,9 +72,12 @@ export async function startWorkers(options: {
   ctx.observers.push(...recorders.observers);
   const slackApp = await createSlackApp(config, logger);
   let slack: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+  let groupChanges: GroupChanges | undefined;
   if (slackApp) {
     const writes = new SlackWrites(slackApp.client, logger);
     const directory = new ReviewerDirectory(slackApp.client);
+    // Membership changes Slack sends to an API process reach this one's cache too.
+    groupChanges = await GroupChanges.start(redis, [directory], logger);
     const broker = new SlackBroker({ writes, directory, store: ctx.store, policy: () => policy.current(), now: ctx.now, logger });
     ctx.observers.push(broker);
     slack = { broker, writes, directory };
@@ -94,6 +98,7 @@ export async function startWorkers(options: {
     async close() {
       await background.close();
       await recorders.close();
+      await groupChanges?.close();
     },
   };
 }

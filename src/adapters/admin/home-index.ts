@@ -5,6 +5,19 @@ import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from '.
 /** Most candidates looked at when listing pending reviews (soonest deadline first). */
 const PENDING_SCAN = 5_000;
 
+/**
+ * Gates waiting for review, soonest deadline first, among the first `PENDING_SCAN` entries of
+ * the store's deadline index (each checked against its gate's state).
+ */
+export async function pendingReviewIds(redis: Redis): Promise<string[]> {
+  const candidates = await redis.zrange(DEADLINE_INDEX, 0, PENDING_SCAN - 1);
+  if (candidates.length === 0) return [];
+  const tx = redis.pipeline();
+  for (const id of candidates) tx.hget(gateKeys(id).gate, 'state');
+  const states = ((await tx.exec()) ?? []).map(([, v]) => v);
+  return candidates.filter((_, i) => states[i] === 'pending_review');
+}
+
 /** Candidates checked per round when listing one reviewer's queue. */
 const AWAITING_PAGE = 32;
 
@@ -48,12 +61,7 @@ export class HomeIndex implements GateObserver {
    */
   async pending(options: { reviewer?: string; limit: number }): Promise<{ ids: string[]; total: number }> {
     if (options.reviewer) return this.awaiting(options.reviewer, options.limit);
-    const candidates = await this.redis.zrange(DEADLINE_INDEX, 0, PENDING_SCAN - 1);
-    if (candidates.length === 0) return { ids: [], total: 0 };
-    const tx = this.redis.pipeline();
-    for (const id of candidates) tx.hget(gateKeys(id).gate, 'state');
-    const states = ((await tx.exec()) ?? []).map(([, v]) => v);
-    const matches = candidates.filter((_, i) => states[i] === 'pending_review');
+    const matches = await pendingReviewIds(this.redis);
     return { ids: matches.slice(0, options.limit), total: matches.length };
   }
 

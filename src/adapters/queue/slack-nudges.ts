@@ -5,12 +5,9 @@ import { activeDeadline, type Gate } from '../../core/gate.js';
 import type { PolicySet } from '../../core/policy/types.js';
 import type { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
-import { nonVoters, type SlackBroker } from '../slack/slack-broker.js';
+import { NOTE_ESCALATED_TO, nonVoters, type SlackBroker } from '../slack/slack-broker.js';
 import type { SlackOutbox } from './slack-outbox.js';
 import type { ReviewerNudges } from './timers.js';
-
-/** Annotation naming the reviewer set a gate was escalated to. */
-export const NOTE_ESCALATED_TO = 'escalatedTo';
 
 function threadMessage(text: string): Message {
   return { text: text.slice(0, 1_000), blocks: [{ type: 'section', text: mrkdwn(text, BLOCK_KIT.text) }] };

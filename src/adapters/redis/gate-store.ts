@@ -365,6 +365,22 @@ export class GateStore {
     await index.exec().catch(() => undefined);
   }
 
+  /**
+   * Replaces a gate's reviewers with `members` (votes already cast stay), and takes the gate
+   * out of the queues of those who are no longer among them.
+   */
+  async replaceReviewers(id: string, members: ReadonlyMap<string, string | undefined>, reviewDeadline?: number, notAwaiting: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const before = await this.redis.hkeys(gateKeys(id).reviewers);
+    await this.setReviewers(id, members, reviewDeadline, notAwaiting);
+    const dropped = before.filter((user) => !members.has(user));
+    if (dropped.length > 0) {
+      const index = this.redis.pipeline();
+      for (const user of dropped) index.zrem(awaitingIndexKey(user), id);
+      await index.exec().catch(() => undefined);
+    }
+    return dropped;
+  }
+
   /** The resolved reviewer set of a gate (user id → team label or ''). */
   async reviewers(id: string): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(gateKeys(id).reviewers)));

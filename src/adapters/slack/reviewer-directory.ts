@@ -9,11 +9,14 @@ interface Cached<T> {
 /**
  * Resolves reviewer sets and people through the Slack Web API, with a TTL cache:
  * `usergroups.users.list` is Tier 2 (about 20 calls a minute), `users.lookupByEmail` Tier 3.
+ * A group's members are forgotten as soon as Slack says they changed (see GroupChanges).
  */
 export class ReviewerDirectory {
   private readonly groups = new Map<string, Cached<string[]>>();
   private readonly byEmail = new Map<string, Cached<string | undefined>>();
   private readonly emails = new Map<string, Cached<string | undefined>>();
+  /** Bumped when a group is forgotten, so that a read begun before the change is not cached. */
+  private groupGeneration = 0;
 
   constructor(
     private readonly client: WebClient,
@@ -27,12 +30,25 @@ export class ReviewerDirectory {
     return (this.options.now ?? Date.now)();
   }
 
-  private async cached<T>(cache: Map<string, Cached<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  private async cached<T>(cache: Map<string, Cached<T>>, key: string, load: () => Promise<T>, generation?: () => number): Promise<T> {
     const hit = cache.get(key);
     if (hit && hit.until > this.now()) return hit.value;
+    const before = generation?.();
     const value = await load();
-    cache.set(key, { value, until: this.now() + this.ttl });
+    if (generation === undefined || generation() === before) cache.set(key, { value, until: this.now() + this.ttl });
     return value;
+  }
+
+  /** Slack says this group's members changed: the next check reads them again. */
+  forgetGroup(group: string): void {
+    this.groupGeneration += 1;
+    this.groups.delete(group);
+  }
+
+  /** Every group is read again (changes may have been missed). */
+  forgetAllGroups(): void {
+    this.groupGeneration += 1;
+    this.groups.clear();
   }
 
   /** Everyone who may vote for this set, with the team each counts for. Explicit users win over groups. */
@@ -40,10 +56,15 @@ export class ReviewerDirectory {
     const out = new Map<string, string | undefined>();
     for (const user of set.users) out.set(user.id, user.team ?? set.team);
     for (const group of set.usergroups) {
-      const users = await this.cached(this.groups, group.id, async () => {
-        const res = await this.client.usergroups.users.list({ usergroup: group.id });
-        return (res.users ?? []) as string[];
-      });
+      const users = await this.cached(
+        this.groups,
+        group.id,
+        async () => {
+          const res = await this.client.usergroups.users.list({ usergroup: group.id });
+          return (res.users ?? []) as string[];
+        },
+        () => this.groupGeneration,
+      );
       for (const user of users) if (!out.has(user)) out.set(user, group.team ?? set.team);
     }
     return out;

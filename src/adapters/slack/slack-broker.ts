@@ -32,6 +32,8 @@ export function nonVoters(gate: Gate, requesterSlackId?: string): Set<string> {
   return out;
 }
 export const NOTE_NOTICE = 'slackNote';
+/** Annotation naming the reviewer set a gate was escalated to. */
+export const NOTE_ESCALATED_TO = 'escalatedTo';
 export const NOTE_THREAD_REPLY = 'slackThreadReply';
 
 export interface SlackBrokerDeps {
@@ -71,6 +73,33 @@ export class SlackBroker implements GateObserver {
       return;
     }
     await this.refresh(change.gate.id);
+  }
+
+  /**
+   * A Slack user group's members changed: each of these gates still waiting for review whose
+   * reviewer set, or the set it was escalated to, draws on the group gets its reviewers again
+   * from the sets' members now (the group was forgotten by the directory, so they are read from
+   * Slack). Someone removed from the group can no longer vote on it; votes already cast stay.
+   * Returns the gates updated.
+   */
+  async groupChanged(group: string, pendingIds: readonly string[]): Promise<string[]> {
+    const { store, directory, logger } = this.deps;
+    const updated: string[] = [];
+    for (const id of pendingIds) {
+      const gate = await store.get(id, this.deps.now());
+      if (!gate || gate.state !== 'pending_review' || !gate.annotations[NOTE_MESSAGE]) continue;
+      const escalated = gate.annotations[NOTE_ESCALATED_TO];
+      const sets = [this.reviewerSetOf(gate), typeof escalated === 'string' ? this.deps.policy().reviewerSets.get(escalated) : undefined].filter(
+        (set): set is ReviewerSet => set !== undefined,
+      );
+      if (!sets.some((set) => set.usergroups.some((g) => g.id === group))) continue;
+      const members = new Map<string, string | undefined>();
+      for (const set of sets) for (const [user, team] of await directory.members(set)) if (!members.has(user)) members.set(user, team);
+      const dropped = await store.replaceReviewers(id, members, gate.reviewDeadline, nonVoters(gate));
+      updated.push(id);
+      logger.info({ gateId: id, usergroup: group, reviewers: members.size, dropped }, 'reviewers updated after a user group change');
+    }
+    return updated;
   }
 
   /** The reviewer set a gate is reviewed by (the policy's default set when the named one is gone). */

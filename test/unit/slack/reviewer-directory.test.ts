@@ -1,0 +1,55 @@
+import { describe, expect, test } from '@jest/globals';
+import type { WebClient } from '@slack/web-api';
+import { ReviewerDirectory } from '../../../src/adapters/slack/reviewer-directory.js';
+
+/** A Web API client whose `usergroups.users.list` answers only when the test says so. */
+function slowGroups() {
+  const calls: Array<(users: string[]) => void> = [];
+  const client = {
+    usergroups: { users: { list: () => new Promise((resolve) => calls.push((users) => resolve({ ok: true, users }))) } },
+  } as unknown as WebClient;
+  return { client, calls };
+}
+
+const SET = { id: 'security', channel: 'C0000000', usergroups: [{ id: 'S0SECURITY' }], users: [] };
+
+describe('ReviewerDirectory', () => {
+  test('caches a group until it is forgotten', async () => {
+    const { client, calls } = slowGroups();
+    const directory = new ReviewerDirectory(client);
+    const first = directory.members(SET);
+    calls.shift()!(['U1', 'U2']);
+    expect([...(await first).keys()]).toEqual(['U1', 'U2']);
+    expect([...(await directory.members(SET)).keys()]).toEqual(['U1', 'U2']);
+    expect(calls).toHaveLength(0);
+    directory.forgetGroup('S0SECURITY');
+    const again = directory.members(SET);
+    calls.shift()!(['U1']);
+    expect([...(await again).keys()]).toEqual(['U1']);
+  });
+
+  test('a read begun before the group changed is not cached', async () => {
+    const { client, calls } = slowGroups();
+    const directory = new ReviewerDirectory(client);
+    const stale = directory.members(SET);
+    directory.forgetGroup('S0SECURITY');
+    calls.shift()!(['U1', 'U2']);
+    await stale;
+    // The next check asks Slack again instead of trusting the answer read before the change.
+    const fresh = directory.members(SET);
+    expect(calls).toHaveLength(1);
+    calls.shift()!(['U1']);
+    expect([...(await fresh).keys()]).toEqual(['U1']);
+  });
+
+  test('forgetting every group', async () => {
+    const { client, calls } = slowGroups();
+    const directory = new ReviewerDirectory(client);
+    const first = directory.members(SET);
+    calls.shift()!(['U1']);
+    await first;
+    directory.forgetAllGroups();
+    void directory.members(SET);
+    expect(calls).toHaveLength(1);
+  });
+});
