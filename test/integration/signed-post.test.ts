@@ -9,7 +9,7 @@ import { AgentNetworks } from '../../src/core/agent-networks.js';
 const secret = generateWebhookSecret();
 const LOOPBACK = AgentNetworks.publicAndLoopback;
 const post = (url: string, networks: AgentNetworks, extra: { resolve?: Resolve; timeoutMs?: number } = {}) =>
-  signedPost(url, '{"gateId":"g_x"}', { secret, id: 'msg_1', now: Date.now(), timeoutMs: extra.timeoutMs ?? 5_000, networks, ...(extra.resolve ? { resolve: extra.resolve } : {}) });
+  signedPost(url, '{"gateId":"g_x"}', { secret, id: 'deliver-g_x-v1', now: Date.now(), timeoutMs: extra.timeoutMs ?? 5_000, networks, ...(extra.resolve ? { resolve: extra.resolve } : {}) });
 
 /** A resolver that knows only the given names (tests must not depend on the machine's DNS). */
 const resolver =
@@ -106,7 +106,7 @@ describe('destinations', () => {
     expect(answer).toEqual({ status: 200, text: '{"ok":true}' });
     const got = received.at(-1)!;
     expect(got.path).toBe('/cb?x=1');
-    expect(got.headers).toMatchObject({ 'content-type': 'application/json', 'user-agent': 'countersign', 'webhook-id': 'msg_1' });
+    expect(got.headers).toMatchObject({ 'content-type': 'application/json', 'user-agent': 'countersign', 'webhook-id': 'deliver-g_x-v1' });
     expect(
       new Webhook(secret).verify(got.body, {
         'webhook-id': String(got.headers['webhook-id']),
@@ -172,4 +172,8 @@ describe('destinations', () => {
       await close(silent);
     }
   });
+});
+
+test('an outgoing message must carry an id of the outgoing namespace (the API refuses those as requests)', async () => {
+  await expect(signedPost('https://203.0.113.9/cb', '{}', { secret, id: 'msg_1', now: Date.now(), timeoutMs: 1_000, networks: AgentNetworks.publicOnly })).rejects.toThrow('must begin with one of deliver-, revalidate-');
 });

@@ -31,9 +31,20 @@ export async function authenticated(
 }
 
 /** Parses a JSON body of an authenticated request (content type checked after authentication). */
-export function jsonBody(request: RouteRequest, rawBody: Buffer): Record<string, unknown> {
+export function jsonBody(request: RouteRequest, rawBody: Buffer, members?: readonly string[]): Record<string, unknown> {
   requireJsonContentType(request.req);
-  return parseJsonObject(rawBody);
+  const body = parseJsonObject(rawBody);
+  if (members !== undefined) {
+    // Only the documented members: a body written for something else (a callback or a
+    // revalidation request we sent, say) is not taken for this one.
+    const unknown = Object.keys(body).filter((key) => !members.includes(key));
+    if (unknown.length > 0) {
+      throw new CountersignError(ErrorCode.InvalidRequest, `unknown member${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => JSON.stringify(k.slice(0, 64))).join(', ')}; this body takes ${members.join(', ')}`, {
+        issues: unknown.slice(0, 20).map((key) => ({ pointer: `/${key.slice(0, 64).replaceAll('~', '~0').replaceAll('/', '~1')}`, message: 'is not a member of this body' })),
+      });
+    }
+  }
+  return body;
 }
 
 function gateIdParam(request: RouteRequest): string {
@@ -73,7 +84,7 @@ export function mountAgentApi(router: Router, ctx: AppContext, auth: Authenticat
     const { agent, rawBody } = await authenticated(auth, request);
     let reason: string | undefined;
     if (rawBody.length > 0) {
-      const body = jsonBody(request, rawBody);
+      const body = jsonBody(request, rawBody, ['reason']);
       if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 2000)) {
         throw new CountersignError(ErrorCode.InvalidRequest, 'reason must be a string of at most 2000 characters', {
           issues: [{ pointer: '/reason', message: 'must be a string of at most 2000 characters' }],

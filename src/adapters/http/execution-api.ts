@@ -38,7 +38,7 @@ export function mountExecutionApi(router: Router, ctx: AppContext, auth: Authent
     let read: RedeemInput['read'];
     const alongside = () => (read = ctx.store.readForRedeem(gateIdParam(request)));
     const { agent, rawBody } = await authenticated(auth, request, 'agent', { alongside });
-    const body = jsonBody(request, rawBody);
+    const body = jsonBody(request, rawBody, ['evidenceHash']);
     const key = optionalIdempotencyKey(request);
     const result = await redeemGrant(ctx, grants, {
       agent,

@@ -5,7 +5,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { CATEGORY_TEXT, describeAddress, type AddressVerdict, type AgentNetworks } from '../../core/agent-networks.js';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import type { AgentRegistration } from '../../core/policy/agents.js';
-import { webhookHeaders } from '../http/auth/standard-webhooks.js';
+import { isOutboundMessageId, OUTBOUND_ID_PREFIXES, webhookHeaders } from '../http/auth/standard-webhooks.js';
 
 /**
  * Environment variable with the secret that signs callbacks to agents that have no HMAC secret
@@ -110,6 +110,8 @@ export interface SignedPostOptions {
  * connecting, and for names on every address they resolve to): else `DestinationRefused`.
  */
 export async function signedPost(url: string, body: string, options: SignedPostOptions): Promise<SignedAnswer> {
+  // The agent's requests are refused when their id is in this namespace; ours must be in it.
+  if (!isOutboundMessageId(options.id)) throw new Error(`outgoing webhook-id ${options.id} must begin with one of ${OUTBOUND_ID_PREFIXES.join(', ')}`);
   const target = new URL(url);
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const plainHttp = target.protocol === 'http:';

@@ -273,7 +273,7 @@ export class GateStore {
       case -14:
         throw new CountersignError(
           ErrorCode.SelfApproval,
-          'your email could not be read from Slack, and the requester has no Slack account on record, so it cannot be checked that this request is not yours; try again',
+          "your email could not be read from Slack, so it cannot be checked that you are neither the requester nor the agent's owner; try again",
           { details: { ...details, identity: 'unknown' } },
         );
       case -12:

@@ -5,8 +5,9 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 /**
  * Remembers each (agent, webhook-id) pair for a while so that a captured, correctly signed
  * request cannot be sent again. A timestamp is accepted up to the tolerance in the past or in
- * the future, so one message stays acceptable for 2 × tolerance: the window must cover that
- * (600 s for the 5-minute tolerance). Run it only after the signature has verified, so that
+ * the future, compared in whole seconds, so one message stays acceptable for a little over
+ * 2 × tolerance (from ts − 300 until just before ts + 301 for the 5-minute tolerance): the
+ * window must cover that, 2 × tolerance + 2 s (602 s). Run it only after the signature has verified, so that
  * nobody without the secret can use up another agent's ids.
  */
 export class ReplayGuard {
@@ -14,7 +15,7 @@ export class ReplayGuard {
 
   constructor(
     private readonly redis: Redis,
-    ttlSeconds = 600,
+    ttlSeconds = 602,
   ) {
     if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
       throw new CountersignError(ErrorCode.ConfigInvalid, 'replay window must be a positive whole number of seconds');

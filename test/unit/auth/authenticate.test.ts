@@ -252,7 +252,7 @@ describe('AgentAuthenticator', () => {
     });
 
     test('a replay window shorter than twice the tolerance is refused', () => {
-      expect(() => new AgentAuthenticator({ agents: () => [], env, replay: new ReplayGuard(redis, 300) })).toThrow('600');
+      expect(() => new AgentAuthenticator({ agents: () => [], env, replay: new ReplayGuard(redis, 300) })).toThrow('602');
     });
 
     test('secretsStatus lists HMAC agents whose secret is missing or unusable, without values', () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Redis } from 'ioredis';
+import { checkWebhookTimestamp } from '../../../src/adapters/http/auth/standard-webhooks.js';
 import { ReplayGuard } from '../../../src/adapters/redis/replay-guard.js';
 import { ErrorCode, isCountersignError } from '../../../src/core/errors.js';
 import { freshRedis } from '../../support/redis.js';
@@ -31,6 +32,23 @@ describe('ReplayGuard (real Redis)', () => {
     const ttl = await redis.ttl(key);
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
+  });
+
+  test('the default window outlasts every moment a signed timestamp is accepted', () => {
+    const ts = 1_795_500_000;
+    const accepted: number[] = [];
+    for (let now = ts - 400; now <= ts + 400; now += 0.05) {
+      try {
+        checkWebhookTimestamp(ts, now);
+        accepted.push(now);
+      } catch {
+        // refused
+      }
+    }
+    // A message first seen at its earliest acceptable moment is remembered after its last.
+    const span = accepted.at(-1)! - accepted[0]!;
+    expect(span).toBeGreaterThan(600);
+    expect(new ReplayGuard(redis).ttlSeconds).toBeGreaterThan(span);
   });
 
   test('concurrent deliveries of one id: exactly one is first', async () => {

@@ -7,6 +7,7 @@ import type { ReplayGuard } from '../../redis/replay-guard.js';
 import { OidcVerifier } from './oidc.js';
 import {
   checkWebhookTimestamp,
+  isOutboundMessageId,
   decodeWebhookSecret,
   parseWebhookHeaders,
   WEBHOOK_TOLERANCE_SECONDS,
@@ -116,9 +117,9 @@ export class AgentAuthenticator {
 
   constructor(private readonly deps: AgentAuthenticatorDeps) {
     this.now = deps.now ?? Date.now;
-    if (deps.replay.ttlSeconds < 2 * WEBHOOK_TOLERANCE_SECONDS) {
-      // A message stays acceptable from timestamp − tolerance to timestamp + tolerance.
-      throw new CountersignError(ErrorCode.ConfigInvalid, `the replay window must be at least ${2 * WEBHOOK_TOLERANCE_SECONDS} s`);
+    if (deps.replay.ttlSeconds < 2 * WEBHOOK_TOLERANCE_SECONDS + 2) {
+      // A message stays acceptable from timestamp − tolerance until just before timestamp + tolerance + 1 s.
+      throw new CountersignError(ErrorCode.ConfigInvalid, `the replay window must be at least ${2 * WEBHOOK_TOLERANCE_SECONDS + 2} s`);
     }
     this.oidc = new OidcVerifier({ now: this.now, ...(deps.fetchImpl ? { fetchImpl: deps.fetchImpl } : {}) });
     // Refuse at load what would otherwise fail on the first request.
@@ -177,6 +178,12 @@ export class AgentAuthenticator {
       signature: header(req.headers, 'webhook-signature'),
     });
     checkWebhookTimestamp(parsed.timestamp, this.now() / 1000);
+    if (isOutboundMessageId(parsed.id)) {
+      // A callback or revalidation request we signed with this agent's secret, sent back to us.
+      throw new CountersignError(ErrorCode.BadSignature, 'webhook-id names a message Countersign sent to the agent, not a request of the agent; sign each request with an id of your own', {
+        details: { agentId: named, reason: 'reflected' },
+      });
+    }
 
     const resolved = this.resolveHmacAgent(named);
     const matches = webhookSignatureMatches(Buffer.isBuffer(resolved.key) ? resolved.key : DECOY_KEY, parsed, req.rawBody);

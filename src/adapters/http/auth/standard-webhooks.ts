@@ -78,6 +78,18 @@ export function signWebhook(secret: string, msgId: string, timestampSeconds: num
   return `v1,${signWithKey(decodeWebhookSecret(secret), msgId, timestampSeconds, body)}`;
 }
 
+/**
+ * How the ids of messages Countersign signs for an agent begin (callbacks `deliver-…`,
+ * revalidation requests `revalidate-…`). They are signed with the agent's own secret, which
+ * also signs the agent's requests; a request carrying such an id is one of ours sent back, so
+ * it is refused (the id is signed: it cannot be changed without the secret).
+ */
+export const OUTBOUND_ID_PREFIXES = ['deliver-', 'revalidate-'] as const;
+
+export function isOutboundMessageId(id: string): boolean {
+  return OUTBOUND_ID_PREFIXES.some((prefix) => id.startsWith(prefix));
+}
+
 /** The three headers to send with a signed body. `now` is epoch milliseconds. */
 export function webhookHeaders(
   secret: string,

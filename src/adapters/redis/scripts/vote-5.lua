@@ -33,9 +33,10 @@
    { -11 }                          the voter is the requester
    { -12 }                          the voter is the agent's owner
    { -13, previous vote JSON }      the voter has voted already
-   { -14 }                          an approval, and neither the voter's email nor any
-                                    requester Slack id is known: whether the voter is the
-                                    requester cannot be told
+   { -14 }                          an approval, the voter's email is unknown, and the
+                                    requester's Slack id was not resolved from their email
+                                    (or the owner is named by email): whether the voter is
+                                    the requester or the owner cannot be told
 ]]
 local gateKey, auditKey, votesKey, reviewersKey, notesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local voter, voterEmail, choice, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -51,8 +52,12 @@ if requesterSlack then requesterSlack = cjson.decode(requesterSlack) end
 -- one the agent sent, and the mailbox. With none of them checkable, an approval fails closed
 -- (a denial cannot grant anything, so it still counts).
 if voter == requesterSlack or (ARGV[11] ~= '' and voter == ARGV[11]) or (voterEmail ~= '' and voterEmail == ARGV[6]) then return { -11 } end
-if choice == 'approve' and voterEmail == '' and not requesterSlack and ARGV[11] == '' then return { -14 } end
 if ARGV[7] ~= '' and (voter == ARGV[7] or (voterEmail ~= '' and voterEmail == ARGV[7])) then return { -12 } end
+-- Without the voter's email, an approval needs the requester's Slack id as resolved from their
+-- email (an id only the agent vouches for may be wrong), and an owner named by Slack id.
+if choice == 'approve' and voterEmail == '' and (not requesterSlack or requesterSlack == ARGV[11] or string.find(ARGV[7], '@', 1, true)) then
+  return { -14 }
+end
 
 local team = redis.call('HGET', reviewersKey, voter)
 if not team then return { -10 } end
