@@ -87,6 +87,28 @@ describe('dual control in one script', () => {
     expect((await store.read(id))!.votes).toHaveLength(0);
   });
 
+  test("an owner named by email cannot approve while Slack does not give the voter's email (fail closed); with it, the owner is refused by mailbox", async () => {
+    const id = await pendingGate({ excludeAgentOwner: true, quorum: 2 }, { agentOwner: 'tomas.ruiz@example.com' });
+    await expect(vote(id, 'U_TOMAS')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
+    await expect(vote(id, 'U_TOMAS', 'approve', T0 + 1000, 'Tomas.Ruiz+ops@example.com')).rejects.toMatchObject({ code: 'ERR_OWNER_APPROVAL' });
+    expect((await vote(id, 'U_ALICE', 'approve', T0 + 1000, 'alice@example.com')).kind).toBe('counted');
+    // A denial grants nothing: it counts whoever cannot be told apart.
+    expect((await vote(id, 'U_CAROL', 'deny')).gate.state).toBe('denied');
+  });
+
+  test('without the voter\'s email, a requester Slack id only the agent vouches for does not tell them apart (fail closed)', async () => {
+    // The agent named U_DAVID; the requester's email resolved to nobody, so the note holds the agent's id.
+    const id = ids.gateId(T0);
+    const input = pendingGateInput(id, T0);
+    input.request.context.requester.email = 'ana.silva+deploybot@example.com';
+    input.request.context.requester.slackUserId = 'U_DAVID';
+    await store.create(input);
+    await store.setReviewers(id, REVIEWERS);
+    await store.annotate(id, 'requesterSlackId', 'U_DAVID');
+    await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
+    expect((await vote(id, 'U_ALICE', 'approve', T0 + 1000, 'alice@example.com')).kind).toBe('counted');
+  });
+
   test("the agent's owner cannot approve when policy excludes owners", async () => {
     const id = await pendingGate({ excludeAgentOwner: true }, { agentOwner: 'U_OWNER' });
     await expect(vote(id, 'U_OWNER')).rejects.toMatchObject({ code: 'ERR_OWNER_APPROVAL' });

@@ -107,7 +107,7 @@ export class SlackJobs {
     let requesterSlackId = gate.annotations[NOTE_REQUESTER] as string | undefined;
     if (requesterSlackId === undefined) {
       const requester = gate.request.context.requester;
-      requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
+      requesterSlackId = await directory.requesterSlackId(requester);
       if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
     }
     await store.setReviewers(gateId, merged, gate.reviewDeadline, nonVoters(gate, requesterSlackId));

@@ -1,4 +1,5 @@
 import type { WebClient } from '@slack/web-api';
+import { mailboxOf } from '../../core/mailbox.js';
 import type { ReviewerSet } from '../../core/policy/schema.js';
 
 interface Cached<T> {
@@ -87,6 +88,21 @@ export class ReviewerDirectory {
         throw err;
       }
     });
+  }
+
+  /**
+   * The requester's Slack user: looked up by their email, then by its mailbox when that differs
+   * (`ana+deploybot@` is Ana), and only then the id the agent sent, which nothing confirms.
+   */
+  async requesterSlackId(requester: { email: string; slackUserId?: string | undefined }): Promise<string | undefined> {
+    const found = await this.userByEmail(requester.email);
+    if (found) return found;
+    const mailbox = mailboxOf(requester.email);
+    if (mailbox !== requester.email.toLowerCase()) {
+      const byMailbox = await this.userByEmail(mailbox);
+      if (byMailbox) return byMailbox;
+    }
+    return requester.slackUserId;
   }
 
   /**

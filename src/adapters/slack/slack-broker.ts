@@ -123,7 +123,7 @@ export class SlackBroker implements GateObserver {
       return undefined;
     }
     const requester = gate.request.context.requester;
-    const requesterSlackId = (await directory.userByEmail(requester.email)) ?? requester.slackUserId;
+    const requesterSlackId = await directory.requesterSlackId(requester);
     if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
     await store.setReviewers(gateId, await directory.members(set), gate.reviewDeadline, nonVoters(gate, requesterSlackId));
     gate = (await store.read(gateId))!;

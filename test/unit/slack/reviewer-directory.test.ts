@@ -53,3 +53,28 @@ describe('ReviewerDirectory', () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe('ReviewerDirectory.requesterSlackId', () => {
+  const users: Record<string, string> = { 'ana.silva@example.com': 'U_ANA' };
+  const client = {
+    users: {
+      lookupByEmail: async ({ email }: { email: string }) => {
+        const id = users[email.toLowerCase()];
+        if (!id) throw Object.assign(new Error('users_not_found'), { data: { error: 'users_not_found' } });
+        return { ok: true, user: { id } };
+      },
+    },
+  } as unknown as WebClient;
+
+  test('a +tag alias is found by its mailbox, before any id the agent sent', async () => {
+    const directory = new ReviewerDirectory(client);
+    expect(await directory.requesterSlackId({ email: 'Ana.Silva+deploybot@example.com', slackUserId: 'U_DAVID' })).toBe('U_ANA');
+    expect(await directory.requesterSlackId({ email: 'ana.silva@example.com' })).toBe('U_ANA');
+  });
+
+  test('the agent-sent id only when nobody has the email', async () => {
+    const directory = new ReviewerDirectory(client);
+    expect(await directory.requesterSlackId({ email: 'nobody+x@example.com', slackUserId: 'U_DAVID' })).toBe('U_DAVID');
+    expect(await directory.requesterSlackId({ email: 'nobody@example.com' })).toBeUndefined();
+  });
+});
