@@ -119,6 +119,9 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
       await broker.groupChanged(group, await pendingReviewIds(redis));
     });
     groupChanges.register(slackApp.app);
+    policy.onReloaded(async (previous) => {
+      await broker.policyReloaded(previous, await pendingReviewIds(redis));
+    });
     slack = { app: slackApp, broker, writes, directory };
   } else {
     logger.warn('no SLACK_BOT_TOKEN: Slack is off, gates that need review wait without a change record');

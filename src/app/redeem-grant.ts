@@ -184,9 +184,10 @@ const expiredError = (gate: Gate) =>
 
 /**
  * Why the current policy would not release this gate now, if it would not: a stricter outcome
- * than the one stored (reject now, or review now where it was allowed), a review whose quorum
- * or team count the recorded approvals no longer meet, or break-glass no longer allowed for a
- * break-glassed gate.
+ * than the one stored (reject now, or review now where it was allowed), a review by another
+ * reviewer set than the one that approved, an owner's approval where owners are now excluded, a
+ * review whose quorum or team count the recorded approvals no longer meet, or break-glass no
+ * longer allowed for a break-glassed gate.
  */
 export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolution'>, current: Decision): string | undefined {
   const stored = gate.decision;
@@ -199,6 +200,15 @@ export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolu
     return review.breakGlassAllowed ? undefined : 'current policy no longer allows break-glass for this request';
   }
   const approvals = gate.votes.filter((v) => v.vote === 'approve');
+  // The approvals came from the set the gate was posted to; another set now means other people.
+  const storedSet = stored.outcome === 'review' ? stored.review?.reviewerSet : undefined;
+  if (storedSet !== undefined && review.reviewerSet !== storedSet) {
+    return `current policy has this request reviewed by ${review.reviewerSet}; it was approved by reviewers of ${storedSet}`;
+  }
+  const owner = current.agentOwner;
+  if (review.excludeAgentOwner && owner && approvals.some((v) => v.voter === owner)) {
+    return "current policy excludes the agent's owner from approving, and the owner approved this gate";
+  }
   const teams = new Set(approvals.map((v) => v.team).filter(Boolean)).size;
   if (approvals.length < review.quorum) return `current policy needs ${review.quorum} approvals; this gate has ${approvals.length}`;
   if (review.distinctTeams > 1 && teams < review.distinctTeams) {

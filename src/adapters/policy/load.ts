@@ -77,6 +77,7 @@ export type ReloadResult = { ok: true; version: string } | { ok: false; error: C
 export class PolicyStore {
   private set: PolicySet;
   private pending: Promise<ReloadResult> | undefined;
+  private readonly listeners: Array<(previous: PolicySet, next: PolicySet) => Promise<void>> = [];
 
   private constructor(
     private readonly dir: string,
@@ -98,6 +99,11 @@ export class PolicyStore {
     return this.set;
   }
 
+  /** Started after each reload that loaded a set, not awaited (errors are logged, never fail the reload). */
+  onReloaded(listener: (previous: PolicySet, next: PolicySet) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
   /** Loads the directory again; concurrent calls share one load. */
   reload(): Promise<ReloadResult> {
     this.pending ??= this.load().finally(() => {
@@ -109,9 +115,13 @@ export class PolicyStore {
   private async load(): Promise<ReloadResult> {
     try {
       const next = await loadPolicySet(this.dir);
-      const previous = this.set.version;
+      const previous = this.set;
       this.set = next;
-      this.logger?.debug({ policyVersion: next.version, previousVersion: previous }, 'policy set reloaded');
+      this.logger?.debug({ policyVersion: next.version, previousVersion: previous.version }, 'policy set reloaded');
+      // In the background: a reload answers at once (a slash command has three seconds).
+      for (const listener of this.listeners) {
+        void listener(previous, next).catch((err: unknown) => this.logger?.error({ err: (err as Error).message }, 'after a policy reload: a follow-up failed'));
+      }
       return { ok: true, version: next.version };
     } catch (err) {
       const error = isCountersignError(err)

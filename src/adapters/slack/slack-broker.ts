@@ -83,6 +83,20 @@ export class SlackBroker implements GateObserver {
    * Returns the gates updated.
    */
   async groupChanged(group: string, pendingIds: readonly string[]): Promise<string[]> {
+    return this.refreshReviewers(pendingIds, (set) => set.usergroups.some((g) => g.id === group), { usergroup: group });
+  }
+
+  /**
+   * The policy was reloaded: each of these gates waiting for review whose reviewer set (or
+   * escalation set) is defined differently now gets its reviewers from the new definition, so
+   * someone taken out of a set in `reviewers.yaml` can no longer vote on gates posted before.
+   */
+  async policyReloaded(previous: PolicySet, pendingIds: readonly string[]): Promise<string[]> {
+    const changed = (set: ReviewerSet) => JSON.stringify(previous.reviewerSets.get(set.id)) !== JSON.stringify(set);
+    return this.refreshReviewers(pendingIds, changed, { policyVersion: this.deps.policy().version });
+  }
+
+  private async refreshReviewers(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
     const { store, directory, logger } = this.deps;
     const updated: string[] = [];
     for (const id of pendingIds) {
@@ -92,12 +106,12 @@ export class SlackBroker implements GateObserver {
       const sets = [this.reviewerSetOf(gate), typeof escalated === 'string' ? this.deps.policy().reviewerSets.get(escalated) : undefined].filter(
         (set): set is ReviewerSet => set !== undefined,
       );
-      if (!sets.some((set) => set.usergroups.some((g) => g.id === group))) continue;
+      if (!sets.some(affected)) continue;
       const members = new Map<string, string | undefined>();
       for (const set of sets) for (const [user, team] of await directory.members(set)) if (!members.has(user)) members.set(user, team);
       const dropped = await store.replaceReviewers(id, members, gate.reviewDeadline, nonVoters(gate));
       updated.push(id);
-      logger.info({ gateId: id, usergroup: group, reviewers: members.size, dropped }, 'reviewers updated after a user group change');
+      logger.info({ gateId: id, ...why, reviewers: members.size, dropped }, 'reviewers of a waiting gate updated');
     }
     return updated;
   }
