@@ -34,8 +34,8 @@ export function replyText(text: string, fallback = text): Message {
 /** Commands everyone may run, and those only admins may run. */
 export const READ_ONLY_USAGE = [
   ['help', 'this text'],
-  ['pending', 'gates waiting for review, soonest deadline first'],
-  ['show <gate>', 'one gate: state, decision, votes, deadlines'],
+  ['pending', 'gates waiting for your review, soonest deadline first (admins: every waiting gate)'],
+  ['show <gate>', 'one gate you review, requested or own the agent of (admins: any): state, decision, votes, deadlines'],
   ['mode', 'the modes in force (observe or enforce)'],
   ['policy version', 'the policy set in force and runtime overrides'],
   ['stats [7d]', 'figures for the last days (1–30)'],
@@ -94,8 +94,8 @@ export function renderGate(gate: Gate, now: number): Message {
 }
 
 /** Gates waiting for review, one line each. */
-export function renderPending(gates: Gate[], total: number, now: number): Message {
-  if (total === 0) return replyText('Nothing is waiting for review. :tada:');
+export function renderPending(gates: Gate[], total: number, now: number, scope: 'all' | 'yours' = 'all'): Message {
+  if (total === 0) return replyText(scope === 'yours' ? 'Nothing is waiting for your review. :tada:' : 'Nothing is waiting for review. :tada:');
   const lines = gates.map((g) => {
     const deadline = activeDeadline(g);
     const approvals = g.votes.filter((v) => v.vote === 'approve').length;
@@ -103,7 +103,8 @@ export function renderPending(gates: Gate[], total: number, now: number): Messag
     return `• ${code(g.id, 40)} ${shownCode(g.request.action, 80)} in ${shownCode(g.request.environment, 40)} · ${approvals}/${needed} · ${deadline ? `by ${slackDate(deadline)}${now > deadline ? ' (passed)' : ''}` : ''}\n   ${shown(g.request.summary, 160)}`;
   });
   const more = total > gates.length ? `\n…and ${total - gates.length} more.` : '';
-  return replyText(`*${plural(total, 'gate')} waiting for review*\n${lines.join('\n')}${more}`, `${total} gates waiting for review`);
+  const what = scope === 'yours' ? 'waiting for your review' : 'waiting for review';
+  return replyText(`*${plural(total, 'gate')} ${what}*\n${lines.join('\n')}${more}`, `${total} gates ${what}`);
 }
 
 /** The security channel's announcement of a break-glass. */

@@ -4,6 +4,7 @@ import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { OVERRIDES_KEY, RuntimeOverrides } from '../../src/adapters/admin/overrides-store.js';
 import type { PolicyOverrides } from '../../src/core/policy/types.js';
 import { type SlackTestApp } from '../support/slack.js';
+import { eventually } from '../support/slack.js';
 import { command, requestGate, startAdminApp } from './admin-support.js';
 
 let t: SlackTestApp;
@@ -54,18 +55,36 @@ describe('help and malformed input', () => {
 });
 
 describe('read-only commands, for everyone', () => {
-  test('pending and show list and describe a waiting gate', async () => {
+  test('pending and show list and describe a waiting gate to admins, its reviewers and its requester', async () => {
     const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent');
-    const pending = await command(t, 'kenji', 'pending');
-    expect(pending.text).toContain(gate.id);
-    expect(pending.text).toContain('iam.attach_role_policy');
-    const shown = await command(t, 'kenji', `show ${gate.id.toLowerCase()}`);
-    expect(shown.text).toContain(gate.id);
-    expect(shown.text).toContain('Approval needed');
-    expect(shown.text).toContain('identity-and-secrets');
-    expect(validateMessage(shown.body)).toBeUndefined();
+    await eventually(async () => (await t.app.ctx.store.reviewers(gate.id)).size > 0);
+    for (const who of ['marta', 'grace']) {
+      // An admin sees every waiting gate; a reviewer (security) their queue, which holds it.
+      const pending = await command(t, who, 'pending');
+      expect(pending.text).toContain(gate.id);
+      expect(pending.text).toContain('iam.attach_role_policy');
+    }
+    expect((await command(t, 'grace', 'pending')).text).toContain('waiting for your review');
+    for (const who of ['marta', 'grace', 'sam']) {
+      const shown = await command(t, who, `show ${gate.id.toLowerCase()}`);
+      expect(shown.text).toContain(gate.id);
+      expect(shown.text).toContain('Approval needed');
+      expect(shown.text).toContain('identity-and-secrets');
+      expect(validateMessage(shown.body)).toBeUndefined();
+    }
     const missing = await command(t, 'kenji', 'show g_00000000000000000000000000');
     expect(missing.text).toContain('There is no gate');
+  });
+
+  test('someone who neither reviews nor requested a gate sees neither it nor that it exists', async () => {
+    const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent');
+    await eventually(async () => (await t.app.ctx.store.reviewers(gate.id)).size > 0);
+    const pending = await command(t, 'kenji', 'pending');
+    expect(pending.text).not.toContain(gate.id);
+    const shown = await command(t, 'kenji', `show ${gate.id}`);
+    const missing = await command(t, 'kenji', 'show g_00000000000000000000000000');
+    expect(shown.text).not.toContain('identity-and-secrets');
+    expect(shown.text.replaceAll(gate.id, 'X')).toBe(missing.text.replaceAll('g_00000000000000000000000000', 'X'));
   });
 
   test('policy version and stats answer anyone', async () => {

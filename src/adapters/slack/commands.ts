@@ -10,12 +10,14 @@ import { setMode } from '../../app/admin/mode.js';
 import { buildReport, humanDuration } from '../../app/admin/report.js';
 import { isCountersignError } from '../../core/errors.js';
 import type { Gate } from '../../core/gate.js';
+import { mailboxOf } from '../../core/mailbox.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
 import type { HomeIndex } from '../admin/home-index.js';
 import type { GateStats } from '../metrics/gate-stats.js';
 import type { AdminDirectory } from './admin-directory.js';
 import { needsAdmin, parseCommand, type ParsedCommand } from './command-parser.js';
 import { commandRefusal } from './command-refusals.js';
+import { NOTE_REQUESTER } from './slack-broker.js';
 import type { ReviewerDirectory } from './reviewer-directory.js';
 
 export interface CommandDeps {
@@ -68,6 +70,20 @@ async function run(deps: CommandDeps, command: SlashCommand): Promise<Message> {
   return execute(deps, parsed, actor, isAdmin);
 }
 
+/**
+ * Whether someone who is not an admin may read a gate: one of its reviewers (the set it was
+ * posted to, or escalated to), someone who voted on it, its requester, or the agent's owner.
+ */
+async function mayRead(deps: CommandDeps, gate: Gate, actor: AdminActor): Promise<boolean> {
+  const id = actor.slackId;
+  const requester = gate.request.context.requester;
+  const owner = gate.decision.agentOwner;
+  if (gate.votes.some((v) => v.voter === id)) return true;
+  if (gate.annotations[NOTE_REQUESTER] === id || requester.slackUserId === id || owner === id) return true;
+  if (actor.email && (mailboxOf(actor.email) === mailboxOf(requester.email) || (owner?.includes('@') && mailboxOf(owner) === mailboxOf(actor.email)))) return true;
+  return (await deps.admin.app.store.reviewers(gate.id)).has(id);
+}
+
 async function readGates(deps: CommandDeps, ids: string[]): Promise<Gate[]> {
   const gates = await Promise.all(ids.map((id) => deps.admin.app.store.read(id)));
   return gates.filter((g): g is Gate => g !== undefined);
@@ -78,12 +94,19 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
   const now = admin.app.now();
   switch (c.kind) {
     case 'pending': {
-      const { ids, total } = await deps.home.pending({ limit: PENDING_LIST });
-      return renderPending(await readGates(deps, ids), total, now);
+      // Admins see every waiting gate; everyone else their own queue (as on App Home).
+      const { ids, total } = await deps.home.pending({ limit: PENDING_LIST, ...(isAdmin ? {} : { reviewer: actor.slackId }) });
+      return renderPending(await readGates(deps, ids), total, now, isAdmin ? 'all' : 'yours');
     }
     case 'show': {
       const gate = await admin.app.store.get(c.gateId, now);
-      return gate ? renderGate(gate, now) : replyText(`:grey_question: There is no gate \`${c.gateId}\`.`);
+      if (gate && (isAdmin || (await mayRead(deps, gate, actor)))) return renderGate(gate, now);
+      // The same answer whether the gate is missing or not theirs: no way to probe for ids.
+      return replyText(
+        isAdmin
+          ? `:grey_question: There is no gate \`${c.gateId}\`.`
+          : `:grey_question: There is no gate \`${c.gateId}\` that you review, requested or own the agent of. Admins can show any gate.`,
+      );
     }
     case 'mode-show':
       return replyText(modeText(admin));
