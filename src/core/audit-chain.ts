@@ -47,17 +47,20 @@ export interface ChainProblem {
   /** Position in the list as read (1-based), and the seq the link claims. */
   position: number;
   seq: number | undefined;
-  problem: 'modified' | 'bad_link' | 'removed_or_reordered' | 'unreadable';
+  problem: 'modified' | 'bad_link' | 'removed_or_reordered' | 'unreadable' | 'broken_transition';
   detail: string;
 }
 
 /**
  * Checks a chain: each entry matches its digest, each link hash is right, each `prev` is the
- * previous hash, and seq counts 1, 2, 3 … — naming the first link where any of that fails.
+ * previous hash, seq counts 1, 2, 3 …, and each link starts in the state the one before ended
+ * in (the first in none) — naming each link where any of that fails.
  */
 export function verifyChain(raw: readonly string[]): ChainProblem[] {
   const problems: ChainProblem[] = [];
   let prev = GENESIS;
+  /** The state the previous link left the gate in ('' before the first). */
+  let state: string | undefined = '';
   raw.forEach((text, i) => {
     const position = i + 1;
     let link: AuditLink;
@@ -65,10 +68,12 @@ export function verifyChain(raw: readonly string[]): ChainProblem[] {
       link = JSON.parse(text) as AuditLink;
     } catch {
       problems.push({ position, seq: undefined, problem: 'unreadable', detail: 'not JSON' });
+      state = undefined;
       return;
     }
     if (!isAuditLink(link)) {
       problems.push({ position, seq: undefined, problem: 'unreadable', detail: 'not an audit link (fields missing or of the wrong type)' });
+      state = undefined;
       return;
     }
     if (sha256(link.entry).toString('hex') !== link.digest) {
@@ -77,8 +82,12 @@ export function verifyChain(raw: readonly string[]): ChainProblem[] {
       problems.push({ position, seq: link.seq, problem: 'bad_link', detail: 'the link hash does not match its fields' });
     } else if (link.seq !== position || link.prev !== prev) {
       problems.push({ position, seq: link.seq, problem: 'removed_or_reordered', detail: `expected seq ${position} after ${prev.slice(0, 12)}…, found seq ${link.seq} after ${link.prev.slice(0, 12)}…` });
+    } else if (state !== undefined && link.from !== state) {
+      // Each move starts where the last one ended: a gap means a move the chain never recorded.
+      problems.push({ position, seq: link.seq, problem: 'broken_transition', detail: `the link moves the gate from ${link.from || 'nothing'}, but the link before left it ${state || 'not yet created'}` });
     }
     prev = link.hash;
+    state = link.to;
   });
   return problems;
 }

@@ -160,16 +160,36 @@ describe('retention under faults and races', () => {
     expect(mine(await verifyAudit(t.redis))).toEqual([]);
     // verify reads the deployment chain first, then walks the gate chains; the scheduled pass runs in between.
     let ran = false;
+    let multis = 0;
     const during = new Proxy(t.redis, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
-        if (prop === 'lrange' && !ran) {
-          // verify has read the deployment chain; the first gate chain read lets the pass run first.
-          return async (...args: unknown[]) => {
-            if (!String(args[0]).startsWith('cs:{g:')) return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (prop === 'multi') {
+          // The first MULTI is verify's snapshot of the deployment chain; the next one reads the
+          // first gate's chain and state: the pass runs just before it is sent.
+          return (...args: unknown[]) => {
+            const tx = (value as (...a: unknown[]) => object).apply(target, args);
+            multis += 1;
+            if (multis < 2 || ran) return tx;
             ran = true;
-            await retention(t.app.admin.audit).retireDue();
-            return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            const wrapped: object = new Proxy(tx, {
+              get(txTarget, txProp, txReceiver) {
+                const member = Reflect.get(txTarget, txProp, txReceiver);
+                if (txProp !== 'exec') {
+                  if (typeof member !== 'function') return member;
+                  // Commands chain (`.lrange(…).hget(…)`): keep returning the wrapper.
+                  return (...a: unknown[]) => {
+                    const result = (member as (...b: unknown[]) => unknown).apply(txTarget, a);
+                    return result === txTarget ? wrapped : result;
+                  };
+                }
+                return async (...execArgs: unknown[]) => {
+                  await retention(t.app.admin.audit).retireDue();
+                  return (member as (...a: unknown[]) => Promise<unknown>).apply(txTarget, execArgs);
+                };
+              },
+            });
+            return wrapped;
           };
         }
         return typeof value === 'function' ? value.bind(target) : value;
@@ -178,6 +198,7 @@ describe('retention under faults and races', () => {
 
     // Execution
     const report = await verifyAudit(during);
+    expect(ran).toBe(true);
 
     // Validation: nothing was tampered with (a verify run afterwards is clean), yet this one says otherwise.
     const afterwards = await verifyAudit(t.redis);

@@ -88,7 +88,7 @@ export interface AuditProblem {
   position?: number;
   gateId?: string;
   seq?: number;
-  problem: 'modified' | 'bad_link' | 'removed_or_reordered' | 'unreadable' | 'removed' | 'mismatch';
+  problem: 'modified' | 'bad_link' | 'removed_or_reordered' | 'unreadable' | 'removed' | 'mismatch' | 'broken_transition' | 'state_mismatch';
   detail: string;
 }
 

@@ -155,7 +155,10 @@ export async function verifyAudit(
   const uncopied: VerifyReport['uncopied'] = [];
   let links = 0;
   for (const gateId of [...gateIds].sort()) {
-    const raw = await redis.lrange(gateKeys(gateId).audit, 0, -1);
+    // The chain and the gate's state in one snapshot: a move between two reads is no tampering.
+    const [chainRead, stateRead] = (await redis.multi().lrange(gateKeys(gateId).audit, 0, -1).hget(gateKeys(gateId).gate, 'state').exec()) ?? [];
+    const raw = (chainRead?.[1] as string[] | undefined) ?? [];
+    const state = stateRead?.[1] as string | null | undefined;
     // A gate whose chain is gone may have been retired after the snapshot: its retire record is
     // then further on in the chain, so read on before judging.
     if (raw.length === 0 && !retired.has(gateId)) await readLog(await redis.llen(AUDIT_KEYS.log));
@@ -164,13 +167,27 @@ export async function verifyAudit(
       problems.push({ chain: 'gate', gateId, position: p.position, ...(p.seq !== undefined ? { seq: p.seq } : {}), problem: p.problem, detail: p.detail });
     }
     const bySeq = new Map<number, AuditLink>();
+    let lastLink: AuditLink | undefined;
     for (const text of raw) {
       try {
         const link = JSON.parse(text) as unknown;
         if (isAuditLink(link)) bySeq.set(link.seq, link);
+        lastLink = isAuditLink(link) ? link : undefined;
       } catch {
         // reported by verifyChain
+        lastLink = undefined;
       }
+    }
+    // The gate is where its chain says: a state written around the scripts has no link.
+    if (raw.length > 0 && lastLink && state !== lastLink.to) {
+      problems.push({
+        chain: 'gate',
+        gateId,
+        position: raw.length,
+        seq: lastLink.seq,
+        problem: 'state_mismatch',
+        detail: state ? `the gate is ${state}, but its chain ends in ${lastLink.to}` : `the gate's record is gone, but its chain ends in ${lastLink.to}`,
+      });
     }
     const held = copies.get(gateId) ?? [];
     // Retired (its retention was over): the gate's own chain is gone on purpose, and the copies
