@@ -24,6 +24,8 @@ export interface GateChange {
 /** Anything that wants to hear about gate changes. Reactions must not fail the change itself, and run alongside each other's. */
 export interface GateObserver {
   gateChanged(change: GateChange): Promise<void> | void;
+  /** A link was added to the gate's chain with no change anyone else reacts to (a grant handed out again). */
+  linkAppended?(gate: Gate): void;
 }
 
 /** What the use cases need; wired once in src/main.ts. */
@@ -60,6 +62,17 @@ export async function notify(ctx: Pick<AppContext, 'observers' | 'logger'>, chan
       }
     }),
   );
+}
+
+/** Tells the observers that record links (the deployment audit chain) that the gate's chain grew. */
+export function notifyLink(ctx: Pick<AppContext, 'observers' | 'logger'>, gate: Gate): void {
+  for (const observer of ctx.observers) {
+    try {
+      observer.linkAppended?.(gate);
+    } catch (err) {
+      ctx.logger.error({ err, gateId: gate.id }, 'a gate observer failed');
+    }
+  }
 }
 
 /**

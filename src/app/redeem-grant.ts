@@ -8,7 +8,7 @@ import { CountersignError, ErrorCode } from '../core/errors.js';
 import { EVIDENCE_HASH } from '../core/evidence-hash.js';
 import type { Gate } from '../core/gate.js';
 import type { AgentRegistration } from '../core/policy/agents.js';
-import { announceExpiry, notify, type AppContext } from './ports.js';
+import { announceExpiry, notify, notifyLink, type AppContext } from './ports.js';
 
 /** What issuing and consuming grants needs beyond the gate store. */
 export interface GrantPorts {
@@ -149,6 +149,8 @@ async function settle(ctx: AppContext, input: RedeemInput, outcome: Exclude<Rede
     case 'redelivered': {
       const claims = claimsOf(outcome.token);
       ctx.logger.warn({ ...log, event: 'grant_redelivered', grantId: claims.jti }, 'grant handed out again to a retry of the same redeem');
+      // The script linked the redelivery in the gate's chain: the deployment chain copies it.
+      notifyLink(ctx, gate);
       return { token: outcome.token, claims, expiresAt: claims.exp * 1000, gate, redelivered: true };
     }
     case 'invalidated': {

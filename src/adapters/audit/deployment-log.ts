@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { GateChange, GateObserver } from '../../app/ports.js';
 import type { AuditLink } from '../../core/audit-chain.js';
+import type { Gate } from '../../core/gate.js';
 import { canonicalJson } from '../../core/evidence-hash.js';
 import { gateKeys } from '../redis/keys.js';
 import { defineScripts, runScript } from '../redis/scripts.js';
@@ -23,6 +24,8 @@ const BATCH = 200;
 const GATHER_MS = 20;
 /** Copy watermarks remembered in this process (a hint: the append script checks each one). */
 const MAX_HINTS = 20_000;
+/** After a failed copy, the gates are tried again after this long, doubling up to the last. */
+const RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
 
 /** What one append writes: records built on `head`, and the copy watermarks they move. */
 interface Plan {
@@ -52,6 +55,9 @@ export class DeploymentAuditLog implements GateObserver {
   private head: string | undefined;
   /** Gate id → how far its chain is copied, as this process last wrote or read it. */
   private readonly copied = new Map<string, number>();
+  /** Failed copies in a row, and the timer that tries them again. */
+  private failures = 0;
+  private retrying: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -67,17 +73,26 @@ export class DeploymentAuditLog implements GateObserver {
    * copied together (one read and one append for all of them).
    */
   gateChanged(change: GateChange): void {
-    this.waiting.add(change.gate.id);
-    if (this.draining || this.gathering) return;
+    this.queueCopy(change.gate.id);
+  }
+
+  /** A link no change announced (a grant handed out again): copied like any other. */
+  linkAppended(gate: Gate): void {
+    this.queueCopy(gate.id);
+  }
+
+  private queueCopy(gateId: string): void {
+    this.waiting.add(gateId);
+    if (this.draining || this.gathering || this.retrying) return;
     const gatherMs = this.deps.gatherMs ?? GATHER_MS;
     if (gatherMs <= 0) return this.drain();
     this.gathering = setTimeout(() => this.drain(), gatherMs);
     this.gathering.unref();
   }
 
-  /** Resolves when every copy and record queued so far is written. */
+  /** Resolves when every copy and record queued so far is written (or, for a copy that failed, tried again). */
   async flush(): Promise<void> {
-    if (this.gathering) this.drain();
+    if (this.gathering || this.retrying) this.drain();
     while (this.draining) await this.draining;
     await this.queue;
   }
@@ -85,19 +100,33 @@ export class DeploymentAuditLog implements GateObserver {
   private drain(): void {
     clearTimeout(this.gathering);
     this.gathering = undefined;
+    clearTimeout(this.retrying);
+    this.retrying = undefined;
     if (this.draining) return;
+    let failed = false;
     this.draining = (async () => {
-      while (this.waiting.size > 0) {
+      while (this.waiting.size > 0 && !failed) {
         const batch = [...this.waiting].slice(0, BATCH);
         for (const id of batch) this.waiting.delete(id);
-        await this.copyGates(batch).catch((err: unknown) =>
-          this.deps.logger?.warn({ err, gates: batch.length }, 'could not copy to the deployment audit chain; the next change of each gate catches up'),
-        );
+        try {
+          await this.copyGates(batch);
+          this.failures = 0;
+        } catch (err) {
+          // A finished gate changes no more: its last links would stay uncopied (and could be
+          // cut unnoticed) if nothing tried again. They wait for the next try, with the rest.
+          for (const id of batch) this.waiting.add(id);
+          failed = true;
+          const delay = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)]!;
+          this.failures += 1;
+          this.deps.logger?.warn({ err, gates: this.waiting.size, retryInMs: delay }, 'could not copy to the deployment audit chain; trying again');
+          this.retrying = setTimeout(() => this.drain(), delay);
+          this.retrying.unref();
+        }
       }
     })().finally(() => {
       this.draining = undefined;
       // A change that came after the last batch was taken, while this copy was ending.
-      if (this.waiting.size > 0) this.drain();
+      if (this.waiting.size > 0 && !this.retrying) this.drain();
     });
   }
 
@@ -153,6 +182,9 @@ export class DeploymentAuditLog implements GateObserver {
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
+    clearTimeout(this.retrying);
+    this.retrying = undefined;
+    if (this.waiting.size > 0) this.deps.logger?.warn({ gates: this.waiting.size }, 'closing with gates not copied to the deployment audit chain; their next change, or the retention pass, copies them');
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
