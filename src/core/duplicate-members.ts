@@ -17,16 +17,28 @@ interface Frame {
   index: number;
 }
 
+/** The integer a number's JavaScript form (`9007199254740992`, `1.2e+21`) denotes. */
+function integerOf(form: string): bigint {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e\+?(\d+))?$/.exec(form);
+  if (!m) return 0n;
+  const [, sign, whole, fraction = '', exponent = '0'] = m;
+  const scale = Number(exponent) - fraction.length;
+  const digits = BigInt(`${whole}${fraction}`);
+  const value = scale >= 0 ? digits * 10n ** BigInt(scale) : digits / 10n ** BigInt(-scale);
+  return sign ? -value : value;
+}
+
 /** A JSON pointer token (RFC 6901). */
 const token = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
- * The first member an object repeats, or the first named `__proto__` (`reserved`): its name
+ * The first member an object repeats, the first named `__proto__` (`reserved`), or the first
+ * integer that a double cannot hold exactly (`unsafeInteger`, with the member or index holding it): its name
  * and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
  * `text` must be valid JSON (call it after `JSON.parse` succeeded). Iterative: no nesting
  * depth can overflow the stack.
  */
-export function firstDuplicateMember(text: string): { pointer: string; name: string; reserved?: true } | undefined {
+export function firstDuplicateMember(text: string): { pointer: string; name: string; reserved?: true; unsafeInteger?: string } | undefined {
   const stack: Frame[] = [];
   let expectName = false;
   const pointerOf = () =>
@@ -70,6 +82,25 @@ export function firstDuplicateMember(text: string): { pointer: string; name: str
       const top = stack[stack.length - 1];
       if (top?.names) expectName = true;
       else if (top) top.at = String((top.index += 1));
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      // I-JSON (§2.2): an integer a double cannot hold exactly is rounded by JSON.parse (and so
+      // hashed and shown rounded) but read exactly by parsers with 64-bit or arbitrary integers.
+      let j = i + 1;
+      let integer = true;
+      for (; j < text.length; j += 1) {
+        const d = text.charCodeAt(j);
+        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b) integer = false;
+        else if (!(d === 0x2d || (d >= 0x30 && d <= 0x39))) break;
+      }
+      const literal = text.slice(i, j);
+      const n = Number(literal);
+      // Beyond 2^53 a literal is safe only when it is the number as shown and hashed (its
+      // shortest form, RFC 8785 §3.2.2.3): what an exact parser reads is then what reviewers saw.
+      if (integer && !Number.isSafeInteger(n) && (!Number.isFinite(n) || BigInt(literal) !== integerOf(String(n)))) {
+        const top = stack[stack.length - 1];
+        return { pointer: top ? `${pointerOf()}/${token(top.at)}` : '', name: top?.at ?? '', unsafeInteger: literal };
+      }
+      i = j - 1;
     }
   }
   return undefined;

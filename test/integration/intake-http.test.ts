@@ -200,6 +200,15 @@ describe('client errors are problem+json with the right status', () => {
     expectProblem(await post(undefined, { raw: JSON.stringify(example('k8s-deploy-staging')).replace('{"action"', '{"__proto__":{},"action"') }), 400, 'ERR_MALFORMED_JSON');
   });
 
+  test('an integer a double cannot hold exactly is 400: two bodies would share one evidence hash, and executors would read another number than reviewers saw', async () => {
+    const body = JSON.stringify({ ...example('k8s-deploy-staging'), evidence: { parameters: { limit: 1 } } });
+    const answer = await post(undefined, { raw: body.replace('"limit":1', '"limit":9007199254740993') });
+    expectProblem(answer, 400, 'ERR_MALFORMED_JSON');
+    expect(answer.body.errors).toEqual([{ pointer: '/evidence/parameters/limit', message: expect.stringContaining('9007199254740993, an integer a double cannot hold exactly') }]);
+    // The number as a double shows it is accepted.
+    expect((await post(undefined, { raw: body.replace('"limit":1', '"limit":9007199254740992') })).status).toBe(201);
+  });
+
   test('a wrong content type is 415, and so is a charset other than UTF-8', async () => {
     expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'text/plain' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');
     expectProblem(await post(example('k8s-deploy-staging'), { headers: { 'content-type': 'application/json; charset=latin1' } }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');

@@ -81,3 +81,19 @@ describe('parseJsonObject', () => {
     }
   });
 });
+
+describe('integers a double cannot hold exactly (I-JSON, RFC 7493 §2.2)', () => {
+  test('are found with the pointer of the value that holds them', () => {
+    expect(firstDuplicateMember('{"evidence":{"parameters":{"limit":9007199254740993}}}')).toEqual({ pointer: '/evidence/parameters/limit', name: 'limit', unsafeInteger: '9007199254740993' });
+    expect(firstDuplicateMember('{"a":[1,2,-9007199254740993]}')).toEqual({ pointer: '/a/2', name: '2', unsafeInteger: '-9007199254740993' });
+    expect(firstDuplicateMember(`{"a":1${'0'.repeat(400)}}`)?.pointer).toBe('/a');
+  });
+
+  test('safe integers, fractions, exponents and digits inside strings are fine', () => {
+    expect(firstDuplicateMember('{"a":9007199254740991,"b":-9007199254740991,"c":1.5e300,"d":0.1,"e":"9007199254740993","f":[0,-0,10]}')).toBeUndefined();
+    // Written as shown and hashed (the shortest form of the double): every parser reads that value.
+    expect(firstDuplicateMember('{"a":9007199254740992,"b":18446744073709552000,"c":-59089043592505450,"d":1000000000000000000000}')).toBeUndefined();
+    // 2^64 is a double, but shown and hashed as 18446744073709552000.
+    expect(firstDuplicateMember('{"b":18446744073709551616}')?.unsafeInteger).toBe('18446744073709551616');
+  });
+});

@@ -63,6 +63,12 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw new CountersignError(ErrorCode.MalformedJson, 'the body must be a JSON object');
   }
   const repeated = firstDuplicateMember(text);
+  if (repeated?.unsafeInteger !== undefined) {
+    const message = `is ${repeated.unsafeInteger.slice(0, 40)}, an integer a double cannot hold exactly, which parsers read differently (send it as a string)`;
+    throw new CountersignError(ErrorCode.MalformedJson, `the body is not I-JSON: ${repeated.pointer || 'the body'} ${message}`, {
+      issues: [{ pointer: repeated.pointer, message }],
+    });
+  }
   if (repeated?.reserved) {
     const message = 'is named __proto__, which JavaScript objects cannot hold as plain data';
     throw new CountersignError(ErrorCode.MalformedJson, `the body names a member __proto__ at ${repeated.pointer}: ${message}`, {
