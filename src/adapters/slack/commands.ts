@@ -30,6 +30,8 @@ export interface CommandDeps {
   policyDir: string;
   /** Called after an action that changes what a person's App Home shows. */
   refreshHome?: (user: string) => void;
+  /** How long an answer may take to come with the acknowledgement (default 2 s). */
+  ackWithinMs?: number;
 }
 
 const PENDING_LIST = 20;
@@ -41,17 +43,36 @@ const pct = (v: number | undefined) => (v === undefined ? '—' : `${Math.round(
  * and failures get an explanation, never an error dump.
  */
 export function registerCommands(app: App, deps: CommandDeps): void {
-  app.command('/countersign', async ({ command, ack }) => {
-    let message: Message;
-    try {
-      message = await run(deps, command);
-    } catch (err) {
+  app.command('/countersign', async ({ command, ack, respond }) => {
+    const work = run(deps, command).catch((err: unknown) => {
       if (!isCountersignError(err)) deps.admin.app.logger.error({ err, user: command.user_id, text: command.text.slice(0, 200) }, '/countersign failed');
-      message = replyText(commandRefusal(err));
+      return replyText(commandRefusal(err));
+    });
+    // Slack waits three seconds for the acknowledgement. An answer ready by then comes with it;
+    // one that takes longer (a slow Slack or Redis under a break-glass, a policy test) follows
+    // through the command's response_url, so the user never sees a time-out for work that was done.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), deps.ackWithinMs ?? ACK_WITHIN_MS);
+    });
+    const quick = await Promise.race([work, late]);
+    clearTimeout(timer);
+    if (quick) {
+      await ack({ response_type: 'ephemeral', text: quick.text, blocks: quick.blocks as never });
+      return;
     }
-    await ack({ response_type: 'ephemeral', text: message.text, blocks: message.blocks as never });
+    await ack({ response_type: 'ephemeral', text: ':hourglass_flowing_sand: Working on it: the answer follows here.' });
+    const message = await work;
+    try {
+      await respond({ response_type: 'ephemeral', text: message.text, blocks: message.blocks as never });
+    } catch (err) {
+      deps.admin.app.logger.error({ err, user: command.user_id }, '/countersign: the late answer could not be sent through response_url');
+    }
   });
 }
+
+/** How long a command's answer may take before the acknowledgement goes without it (Slack allows 3 s). */
+const ACK_WITHIN_MS = 2_000;
 
 async function run(deps: CommandDeps, command: SlashCommand): Promise<Message> {
   const parsed = parseCommand(command.text ?? '');
