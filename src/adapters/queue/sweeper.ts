@@ -10,6 +10,8 @@ import type { GateTimers } from './timers.js';
 
 /** Where the last promotion pass stopped (epoch ms): ticks up to here have their jobs. */
 const PROMOTED_UNTIL = 'cs:sweeper:promoted-until';
+/** Gates the sweeper is expiring, until they are announced (see sweepOverdue). */
+const SWEEP_INFLIGHT = 'cs:timers:inflight:sweeper';
 
 /** Moves the cursor forward only (two processes may race: the larger value stays). */
 const RAISE_CURSOR = `
@@ -76,9 +78,27 @@ export class Sweeper {
     return { ...(await this.rearmAll()), ticks };
   }
 
-  /** Applies deadlines overdue by more than the grace period (lost or stuck timers). */
+  /**
+   * Applies deadlines overdue by more than the grace period (lost or stuck timers). Like a tick,
+   * it keeps the gates it is expiring in a set until they are announced, and first announces
+   * what a sweep that died before telling anyone left there.
+   */
   async sweepOverdue(): Promise<SweepReport> {
-    return this.expireRange('-inf', () => this.deps.ctx.now() - this.deps.options.graceMs, 'system:sweeper');
+    await this.announceLeftovers(SWEEP_INFLIGHT, 'system:sweeper');
+    return this.expireRange('-inf', () => this.deps.ctx.now() - this.deps.options.graceMs, 'system:sweeper', SWEEP_INFLIGHT);
+  }
+
+  /** Announces the gates a pass that died expired but did not announce, and forgets the rest. */
+  private async announceLeftovers(inflight: string, actor: string): Promise<void> {
+    const { ctx, redis } = this.deps;
+    for (const [id, from] of Object.entries(await redis.hgetall(inflight))) {
+      const gate = await ctx.store.read(id);
+      if (gate?.state === 'expired' && gate.resolution?.actor === actor) {
+        // Expired by a pass that died before telling anyone (or after: the mark says so).
+        await announceExpiry(ctx, gate, from as GateState, actor);
+      }
+      await redis.hdel(inflight, id);
+    }
   }
 
   /**
@@ -89,14 +109,7 @@ export class Sweeper {
   async expireTick(from: number, to: number, tickId: string): Promise<SweepReport> {
     const { ctx, redis } = this.deps;
     const inflight = `cs:timers:inflight:${tickId}`;
-    for (const [id, from] of Object.entries(await redis.hgetall(inflight))) {
-      const gate = await ctx.store.read(id);
-      if (gate?.state === 'expired' && gate.resolution?.actor === 'system:timer') {
-        // Expired by a tick that died before telling anyone (or after: the mark says so).
-        await announceExpiry(ctx, gate, from as GateState, 'system:timer');
-      }
-      await redis.hdel(inflight, id);
-    }
+    await this.announceLeftovers(inflight, 'system:timer');
     const report = await this.expireRange(`(${from}`, () => to, 'system:timer', inflight);
     await redis.del(inflight);
     return report;
