@@ -22,6 +22,11 @@ import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
 import { createLogger } from './logger.js';
 import { GroupChanges } from './adapters/slack/group-changes.js';
+import type { Server } from 'node:http';
+import { createHttpServer, listen } from './adapters/http/server.js';
+import { Router } from './adapters/http/router.js';
+import { mountMetrics } from './adapters/metrics/http.js';
+import { PrometheusMetrics } from './adapters/metrics/prometheus.js';
 
 /**
  * Workers only, for scale-out: the same queues, workers, sweeper and Slack writer that
@@ -32,7 +37,20 @@ import { GroupChanges } from './adapters/slack/group-changes.js';
 export interface Workers {
   ctx: AppContext;
   background: Background;
+  /** What this process's jobs changed, for `GET /metrics`. */
+  metrics: PrometheusMetrics;
   close(): Promise<void>;
+}
+
+/**
+ * `GET /metrics` (this process's counters: expiries, invalidations and deliveries its jobs
+ * made), `/healthz` and `/readyz` (Redis reachable) on PORT. Resolves with the port.
+ */
+export async function serveWorkerEndpoints(workers: Workers, options: { redis: Redis; logger: Logger; port: number; host: string }): Promise<{ port: number; server: Server }> {
+  const router = new Router(options.logger);
+  mountMetrics(router, workers.metrics);
+  const server = createHttpServer({ router, logger: options.logger, redis: options.redis });
+  return { port: await listen(server, options.port, options.host), server };
 }
 
 /** Wires the background side of the product on `redis`; the caller owns the connection. */
@@ -60,16 +78,13 @@ export async function startWorkers(options: {
   };
   ctx.store.onDeadlineApplied((gate, from) => announceExpiry(ctx, gate, from).then(() => undefined));
   // What the jobs change (expiries, invalidations) is copied to the audit chain and counted here,
-  // as an API process does for its own changes.
-  const recorders = startRecorders({
-    redis,
-    now: ctx.now,
-    logger,
-    actionLabel: actionLabelFor((action) => policy.current().index.action(action) !== undefined),
-    store: ctx.store,
-    retentionMs: retentionMs(config),
-  });
-  ctx.observers.push(...recorders.observers);
+  // as an API process does for its own changes; and in this process's Prometheus counters (see
+  // serveWorkerEndpoints).
+  const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
+  const recorders = startRecorders({ redis, now: ctx.now, logger, actionLabel, store: ctx.store, retentionMs: retentionMs(config) });
+  const metrics = new PrometheusMetrics({ now: ctx.now, actionLabel, window: () => recorders.stats.window(7) });
+  ctx.observers.push(...recorders.observers, metrics);
+  ctx.metrics = metrics;
   const slackApp = await createSlackApp(config, logger);
   let slack: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
   let groupChanges: GroupChanges | undefined;
@@ -95,6 +110,7 @@ export async function startWorkers(options: {
   return {
     ctx,
     background,
+    metrics,
     async close() {
       await background.close();
       await recorders.close();
@@ -126,12 +142,24 @@ async function main(): Promise<void> {
     redis.disconnect();
     process.exit(1);
   }
+  let endpoints: { port: number; server: Server };
+  try {
+    endpoints = await serveWorkerEndpoints(workers, { redis, logger, port: config.PORT, host: config.HOST });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message, port: config.PORT }, 'worker start failed: /metrics cannot listen (set PORT to a free port)');
+    await workers.close();
+    redis.disconnect();
+    process.exit(1);
+  }
+  logger.info({ port: endpoints.port }, 'worker serves /metrics, /healthz and /readyz');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     // Stop taking jobs, let running ones finish (or release them after the close timeout), then Redis.
     logger.info({ signal }, 'worker shutting down');
+    endpoints.server.close();
+    endpoints.server.closeIdleConnections();
     await workers.close();
     await quitWithin(redis, 2_000);
     process.exit(0);

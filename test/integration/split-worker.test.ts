@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { verifyAudit } from '../../src/adapters/audit/verify.js';
 import { GateStats } from '../../src/adapters/metrics/gate-stats.js';
 import { loadConfig } from '../../src/config.js';
-import { startWorkers, type Workers } from '../../src/worker.js';
+import { serveWorkerEndpoints, startWorkers, type Workers } from '../../src/worker.js';
 import { POLICIES_DIR } from '../support/app.js';
 import { testRedisUrl } from '../support/redis.js';
 import { eventually } from '../support/slack.js';
@@ -51,5 +51,23 @@ describe('a workers-only process (npm run worker)', () => {
     const copies = (await producer.redis.lrange('cs:{audit}:log', 0, -1)).map((t) => JSON.parse(t) as { gateId: string; seq: number }).filter((r) => r.gateId === gate.id);
     expect(copies.map((r) => r.seq)).toEqual([1, 2]);
     await eventually(async () => (await stats.window(1)).all.expired === expiredBefore + 1, 5_000);
+  });
+
+  test("its expiries are on its own /metrics, with /healthz and /readyz beside", async () => {
+    const gate = await shortGate(producer, { name: 'iam-attach-admin-policy', agent: 'iam-agent', windowSeconds: 2 });
+    await eventually(async () => (await producer.app.ctx.store.read(gate.id))?.state === 'expired', 15_000);
+    const { port, server } = await serveWorkerEndpoints(workers, { redis: workerRedis, logger: pino({ level: 'silent' }), port: 0, host: '127.0.0.1' });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const text = await eventually(async () => {
+        const body = await (await fetch(`${base}/metrics`)).text();
+        return /countersign_gate_outcomes_total\{[^}]*outcome="expired"[^}]*\} [1-9]/.test(body) ? body : undefined;
+      }, 5_000);
+      expect(text).toContain('countersign_gate_outcomes_total');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    } finally {
+      server.close();
+    }
   });
 });
