@@ -31,14 +31,23 @@ const PAGE = 1_000;
  * copies a gate link must match that link (digest and link hash), each gate's copied links must
  * run 1, 2, 3 … with none missing, and the stored head must be the chain's last record.
  */
-export async function verifyAudit(
-  redis: Redis,
-  options: {
-    anchors?: readonly ChainHead[];
-    /** The archive files' lines (audit archive), oldest file first: checked to chain up to the base. */
-    archived?: readonly string[];
-  } = {},
-): Promise<VerifyReport> {
+export async function verifyAudit(redis: Redis, options: VerifyOptions = {}): Promise<VerifyReport> {
+  // An archive that runs meanwhile drops the chain's first records and moves its base: what was
+  // read by position after the snapshot no longer lines up. Found problems count only when the
+  // base stayed where the snapshot saw it; else the check runs again on the archived chain.
+  for (let attempt = 1; ; attempt += 1) {
+    const { report, rawBase } = await verifyOnce(redis, options);
+    if (report.ok || attempt >= 3 || (await redis.get(AUDIT_KEYS.base)) === rawBase) return report;
+  }
+}
+
+interface VerifyOptions {
+  anchors?: readonly ChainHead[];
+  /** The archive files' lines (audit archive), oldest file first: checked to chain up to the base. */
+  archived?: readonly string[];
+}
+
+async function verifyOnce(redis: Redis, options: VerifyOptions): Promise<{ report: VerifyReport; rawBase: string | null }> {
   const anchors = options.anchors ?? [];
   /** Anchors inside the archived part: checked against the archive file, not here. */
   const archivedAnchors: ChainHead[] = [];
@@ -240,7 +249,7 @@ export async function verifyAudit(
     if (raw.length > copiedUpTo) uncopied.push({ gateId, fromSeq: copiedUpTo + 1, toSeq: raw.length });
   }
   problems.sort((a, b) => (a.chain === b.chain ? (a.position ?? 0) - (b.position ?? 0) : a.chain === 'deployment' ? -1 : 1));
-  return { ok: problems.length === 0, records: total, archivedThrough: base.pos, archivedAnchors, gates: gateIds.size, links, problems, uncopied };
+  return { report: { ok: problems.length === 0, records: total, archivedThrough: base.pos, archivedAnchors, gates: gateIds.size, links, problems, uncopied }, rawBase };
 }
 
 /** One line per problem, naming where to look. */
