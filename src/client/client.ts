@@ -36,6 +36,19 @@ const MAX_RETRY_AFTER_MS = 60_000;
 interface CallLimits {
   signal?: AbortSignal | undefined;
   deadline?: number;
+  /**
+   * False for a call that must not run twice (consuming a grant): after a network error it is
+   * tried again only when the request surely never reached the service.
+   */
+  repeatable?: boolean;
+}
+
+/** Network errors that mean the request was never sent (nothing listened, the name did not resolve). */
+const UNSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function neverSent(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+  return typeof code === 'string' && UNSENT.has(code);
 }
 
 /** The answer of {@link CountersignClient.redeem}: the grant and what it allows. */
@@ -214,7 +227,9 @@ export class CountersignClient {
    * `already_used`. Verify the grant with {@link verifyGrant} first, then call this just before acting.
    */
   async introspect(grant: string): Promise<IntrospectionResult> {
-    return this.send<IntrospectionResult>('POST', '/v1/grants/introspect', { token: grant });
+    // Consuming is not repeatable: an answer lost on the way back is not asked for again (the
+    // second ask would find the grant used). The error says so; do not act on the grant then.
+    return this.send<IntrospectionResult>('POST', '/v1/grants/introspect', { token: grant }, {}, { repeatable: false });
   }
 
   private async send<T>(method: string, path: string, json?: unknown, extra: Record<string, string> = {}, limits: CallLimits = {}): Promise<T> {
@@ -239,6 +254,9 @@ export class CountersignClient {
         text = await res.text();
       } catch (err) {
         if (limits.signal?.aborted) throw limits.signal.reason;
+        if (limits.repeatable === false && !neverSent(err)) {
+          throw new CountersignClientError('ERR_NETWORK', `${method} ${path}: the answer was lost after the request may have arrived, so it is not sent again (it may have taken effect): ${(err as Error).message}`, { cause: err });
+        }
         if (attempt < this.retries) {
           await pause(250 * 4 ** attempt);
           continue;
