@@ -12,10 +12,31 @@ export const TRUNCATED = '…(truncated, see View evidence)';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 
-/** Escapes the three characters Slack's mrkdwn treats as control syntax. */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/[&<>]/g, (c) => ESCAPES[c] ?? c);
+/**
+ * Invisible characters that change how text reads without showing themselves: bidirectional
+ * overrides and isolates (U+202E turns `prod-db.sql` around), marks, and zero-width spaces and
+ * joiners that make two different ids look alike. An agent could use them to show reviewers
+ * something other than what runs, so they are shown as what they are: `⟦U+202E⟧`. (Zero-width
+ * (non-)joiners inside words stay: scripts and emoji need them.)
+ */
+const INVISIBLE = /[\u061C\u200B\u200E\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/g;
+const shownInvisible = (c: string) => `⟦U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟧`;
+
+/** Makes the invisible characters above visible. */
+export function revealInvisible(text: string): string {
+  return text.replace(INVISIBLE, shownInvisible);
 }
+
+/** Escapes the three characters Slack's mrkdwn treats as control syntax, and reveals invisible ones. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/[&<>]/g, (c) => ESCAPES[c] ?? c).replace(INVISIBLE, shownInvisible);
+}
+
+/** How long one character of raw text is once escaped. */
+function escapedLength(c: string): number {
+  return ESCAPES[c]?.length ?? (INVISIBLE_ONE.test(c) ? shownInvisible(c).length : 1);
+}
+const INVISIBLE_ONE = new RegExp(`^${INVISIBLE.source}$`);
 
 /** True when cutting `text` at `i` would split a surrogate pair. */
 function splitsPair(text: string, i: number): boolean {
@@ -43,7 +64,7 @@ export function escapeTruncate(raw: string, max: number, marker = ELLIPSIS): str
   let used = 0;
   let i = 0;
   for (; i < raw.length; i += 1) {
-    const add = ESCAPES[raw[i] as string]?.length ?? 1;
+    const add = escapedLength(raw[i] as string);
     if (used + add > room) break;
     used += add;
   }
@@ -77,7 +98,7 @@ export function slackDate(ms: number): string {
 }
 
 export function plain(text: string, max: number): PlainText {
-  return { type: 'plain_text', text: truncate(text.trim() === '' ? '—' : text, max), emoji: true };
+  return { type: 'plain_text', text: truncate(text.trim() === '' ? '—' : revealInvisible(text), max), emoji: true };
 }
 
 /** Already-formatted mrkdwn (callers escape untrusted parts), cut to `max`. */

@@ -178,3 +178,18 @@ describe('renderChangeRecord on oversized requests', () => {
     );
   });
 });
+
+describe('invisible characters in what the agent sent', () => {
+  test('bidirectional overrides and zero-width spaces are shown as what they are, never applied', () => {
+    const raw = exampleRequest('db-drop-column-prod');
+    // U+202E makes "lqs.bd-dorp" read as "prod-db.sql"; U+200B hides inside an id.
+    const request = { ...raw, summary: `Restore \u202Elqs.bd-dorp\u202C backup`, resources: [{ ...raw.resources[0]!, id: 'shop-prod/public.ord\u200Bers' }] } as GateRequest;
+    const gate = pendingGate(request, decisionFor('db-drop-column-prod'));
+    const message = renderChangeRecord(gate, viewOf(gate));
+    const text = JSON.stringify(message);
+    expect(text).not.toMatch(/[\u202A-\u202E\u200B\u2066-\u2069]/);
+    expect(text).toContain('⟦U+202E⟧lqs.bd-dorp⟦U+202C⟧');
+    expect(text).toContain('public.ord⟦U+200B⟧ers');
+    expect(validateMessage(message)).toBeUndefined();
+  });
+});
