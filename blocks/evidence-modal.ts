@@ -1,6 +1,6 @@
 import type { Gate } from '../src/core/gate.js';
 import { evidenceText, splitText } from './evidence.js';
-import { code, mrkdwn, plain, plural } from './format.js';
+import { code, mrkdwn, plain, plural, revealInvisible } from './format.js';
 import { ACTION_EVIDENCE_NEXT, ACTION_EVIDENCE_PREVIOUS, BLOCK_EVIDENCE_NAV, CALLBACK_EVIDENCE } from './ids.js';
 import { BLOCK_KIT, BUDGET } from './kit-limits.js';
 import type { ActionsBlock, Block, Button, ModalView, RichTextBlock } from './types.js';
@@ -42,7 +42,8 @@ function pieceBlock(piece: Piece, continuesOnPage: boolean): RichTextBlock {
  */
 function paginate(gate: Gate): { pages: Piece[][]; masked: number } {
   const { sections, masked } = evidenceText(gate.request.evidence);
-  const pieces: Piece[] = sections.flatMap((s) => splitText(s.text, BUDGET.preformattedChunk).map((text, part) => ({ title: s.title, part, text })));
+  // Invisible direction overrides would reorder a diff or command as reviewers read it: shown, not applied.
+  const pieces: Piece[] = sections.flatMap((s) => splitText(revealInvisible(s.text), BUDGET.preformattedChunk).map((text, part) => ({ title: s.title, part, text })));
   const pages: Piece[][] = [];
   let page: Piece[] = [];
   let bytes = 0;

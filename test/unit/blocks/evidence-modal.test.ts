@@ -112,3 +112,15 @@ describe('renderEvidenceModal', () => {
     expect(parseEvidenceModalMetadata('{"gateId":1,"page":0}')).toBeUndefined();
   });
 });
+
+describe('invisible characters in the evidence', () => {
+  test('a direction override in a diff is shown, not applied', () => {
+    const raw = exampleRequest('db-drop-column-prod');
+    const request = { ...raw, evidence: { ...raw.evidence, diff: 'ALTER TABLE orders \u202ENMULOC PORD\u202C discount_code;' } } as GateRequest;
+    const view = renderEvidenceModal(pendingGate(request, decisionFor('db-drop-column-prod')), 0);
+    const text = JSON.stringify(view);
+    expect(text).not.toMatch(/[\u202A-\u202E]/);
+    expect(text).toContain('⟦U+202E⟧NMULOC PORD⟦U+202C⟧');
+    expect(validateView(view)).toBeUndefined();
+  });
+});
