@@ -38,6 +38,8 @@ export const ErrorCode = {
   // calls to agents (callbacks, revalidation)
   DestinationRefused: 'ERR_DESTINATION_REFUSED',
   SlackPayloadInvalid: 'ERR_SLACK_PAYLOAD_INVALID',
+  MalformedHttp: 'ERR_MALFORMED_HTTP',
+  HeadersTooLarge: 'ERR_HEADERS_TOO_LARGE',
   // policy and configuration
   PolicyInvalid: 'ERR_POLICY_INVALID',
   ConfigInvalid: 'ERR_CONFIG_INVALID',

@@ -39,6 +39,8 @@ const KINDS: Record<ErrorCode, ProblemKind> = {
   ERR_GRANT_REPLAY: { status: 409, slug: 'grant-replay', title: 'The grant for this gate was issued already' },
   ERR_POLICY_TIGHTENED: { status: 409, slug: 'policy-tightened', title: 'Current policy decides more strictly: request a new gate' },
   ERR_SLACK_PAYLOAD_INVALID: { status: 400, slug: 'slack-payload-invalid', title: 'The Slack request has a shape Slack does not send' },
+  ERR_MALFORMED_HTTP: { status: 400, slug: 'malformed-http', title: 'The request is not valid HTTP/1.1' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, slug: 'headers-too-large', title: 'The request headers are too large' },
   ERR_DESTINATION_REFUSED: { status: 422, slug: 'destination-refused', title: 'The URL leads to an address this deployment does not call' },
   ERR_POLICY_INVALID: { status: 500, slug: 'policy-invalid', title: 'The policy set is invalid' },
   ERR_CONFIG_INVALID: { status: 500, slug: 'config-invalid', title: 'The configuration is invalid' },

@@ -54,8 +54,20 @@ export function createHttpServer(options: HttpServerOptions): Server {
   };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000 }, listener);
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // What Node's parser refuses before any route sees it still gets a problem+json answer.
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const problem = toProblem(
+        tooLarge
+          ? new CountersignError(ErrorCode.HeadersTooLarge, 'the request headers are larger than this server accepts (16 KiB)')
+          : new CountersignError(ErrorCode.MalformedHttp, `the request could not be parsed as HTTP/1.1 (${String(err.code ?? 'parse error').slice(0, 40)})`),
+      );
+      const body = JSON.stringify(problem);
+      socket.end(
+        `HTTP/1.1 ${problem.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
     logger.debug({ err }, 'client error');
   });
   return server;
