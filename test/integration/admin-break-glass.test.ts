@@ -25,14 +25,16 @@ describe('break-glass', () => {
     const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
     expect(gate.state).toBe('pending_review');
 
-    // Execution
-    const answer = await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`);
+    // Execution: marta owns terraform-bot, and its policy excludes the owner: she cannot; jonas can.
+    expect((await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('You own the agent');
+    expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
+    const answer = await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`);
 
     // Validation: the gate is approved, with the justification as its resolution and an execution window.
     expect(answer.text).toContain('approved by break-glass');
     const stored = (await t.app.ctx.store.read(gate.id))!;
     expect(stored.state).toBe('approved');
-    expect(stored.resolution).toMatchObject({ event: 'break_glass', actor: 'slack:U04LJOOA5LQ', reason: JUSTIFICATION });
+    expect(stored.resolution).toMatchObject({ event: 'break_glass', actor: `slack:${demoUser('jonas').id}`, reason: JUSTIFICATION });
     expect(stored.executionDeadline).toBeGreaterThan(Date.now());
     const trail = await t.app.ctx.store.auditTrail(gate.id);
     expect(trail.at(-1)).toMatchObject({ from: 'pending_review', to: 'approved' });
@@ -44,7 +46,7 @@ describe('break-glass', () => {
     expect(JSON.stringify(announcement.blocks)).toContain('payments API is down');
 
     // Reminders follow in its thread, one per due time however many processes look, until two
-    // people other than marta have reviewed it.
+    // people other than jonas have reviewed it.
     const thread = () => securityMessages().filter((m) => m.thread_ts === announcement.ts);
     expect(await remindAt(Date.now() + HOUR)).toBe(0);
     expect(await remindAt(Date.now() + 4 * HOUR + 1)).toBe(1);
@@ -53,16 +55,16 @@ describe('break-glass', () => {
     expect(thread()[0]!.text).toContain('still needs 2 reviews');
     expect(await remindAt(Date.now() + 9 * HOUR)).toBe(1);
     await eventually(() => thread().length === 2);
-    expect((await command(t, 'marta', `review ${gate.id} ok I broke it myself`)).text).toMatch(/two other people/);
+    expect((await command(t, 'jonas', `review ${gate.id} ok I broke it myself`)).text).toMatch(/two other people/);
     expect((await command(t, 'kenji', `review ${gate.id} ok looks fine`)).text).toContain('Only admins and the gate');
-    expect((await command(t, 'jonas', `review ${gate.id} ok incident 4711 confirmed`)).text).toContain('1 more needed');
-    expect((await command(t, 'jonas', `review ${gate.id} concern again`)).text).toContain('already');
+    expect((await command(t, 'aiko', `review ${gate.id} ok incident 4711 confirmed`)).text).toContain('1 more needed');
+    expect((await command(t, 'aiko', `review ${gate.id} concern again`)).text).toContain('already');
     // elena is a payments owner: in the gate's reviewer set, though not an admin.
     expect((await command(t, 'elena', `review ${gate.id} concern should have paged the secondary`)).text).toContain('complete');
     expect(await remindAt(Date.now() + 48 * HOUR)).toBe(0);
     expect(thread()).toHaveLength(2);
     const record = await t.app.admin.admin.postHoc.get(gate.id);
-    expect(record?.reviews.map((r) => r.reviewer)).toEqual([demoUser('jonas').id, demoUser('elena').id]);
+    expect(record?.reviews.map((r) => r.reviewer)).toEqual([demoUser('aiko').id, demoUser('elena').id]);
 
     // The metrics count it.
     const metrics = await t.app.admin.metrics.scrape();
@@ -72,7 +74,7 @@ describe('break-glass', () => {
   test('is refused where the policy does not permit it', async () => {
     // Irreversible production changes: breakGlass: false in policies/rules.yaml.
     const gate = await requestGate(t, 'db-drop-column-prod', 'migration-agent');
-    const answer = await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`);
+    const answer = await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`);
     expect(answer.text).toContain('does not permit break-glass');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
   });
@@ -81,7 +83,7 @@ describe('break-glass', () => {
     const gate = await requestGate(t, 'iam-attach-admin-policy', 'iam-agent', {
       resources: [{ type: 'aws.iam_role', id: 'arn:aws:iam::111122223333:role/OrganizationAccountAccessRole' }],
     });
-    const answer = await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`);
+    const answer = await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`);
     expect(answer.text).toContain('protected target');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
   });
@@ -96,17 +98,17 @@ describe('break-glass', () => {
     // Execution + validation: aiko cannot break the glass, nor review the break-glass of another admin.
     expect((await command(t, 'aiko', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('requested on your behalf');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('pending_review');
-    expect((await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('approved by break-glass');
+    expect((await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('approved by break-glass');
     expect((await command(t, 'aiko', `review ${gate.id} ok all good from me`)).text).toContain('requested on your behalf');
     expect((await t.app.admin.admin.postHoc.get(gate.id))?.reviews).toEqual([]);
   });
 
   test('needs a real justification, a waiting gate and an admin', async () => {
     const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
-    expect((await command(t, 'marta', `break-glass ${gate.id} urgent`)).text).toContain('at least 15 characters');
+    expect((await command(t, 'jonas', `break-glass ${gate.id} urgent`)).text).toContain('at least 15 characters');
     expect((await command(t, 'elena', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('is for Countersign admins');
     await command(t, 'marta', `cancel ${gate.id}`);
-    expect((await command(t, 'marta', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('is cancelled');
+    expect((await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('is cancelled');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('cancelled');
   });
 });

@@ -10,6 +10,7 @@ export function commandRefusal(err: unknown): string {
     case 'not_permitted':
       return `:no_entry: ${err.message}: the rule that asked for this review does not allow bypassing it.`;
     case 'own_request':
+    case 'agent_owner':
     case 'own_break_glass':
     case 'already_reviewed':
     case 'not_a_reviewer':

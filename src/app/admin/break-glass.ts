@@ -12,7 +12,7 @@ const NOTE_REQUESTER = 'requesterSlackId';
 export const MIN_JUSTIFICATION = 15;
 
 /** Why a break-glass was refused (in `details.refusal`). */
-export type BreakGlassRefusal = 'protected_target' | 'not_permitted' | 'own_request' | 'identity_unknown' | 'justification';
+export type BreakGlassRefusal = 'protected_target' | 'not_permitted' | 'own_request' | 'agent_owner' | 'identity_unknown' | 'justification';
 
 function refuse(refusal: BreakGlassRefusal, message: string, gateId: string): never {
   throw new CountersignError(ErrorCode.GateConflict, message, { details: { gateId, refusal } });
@@ -20,8 +20,8 @@ function refuse(refusal: BreakGlassRefusal, message: string, gateId: string): ne
 
 /**
  * An admin approves a waiting gate without its reviewers (DESIGN.md, "States"): only where the
- * policy permits it, never on a protected target, never on one's own request, and always with a
- * written justification. The move is the store's atomic transition (event `break_glass`, with its
+ * policy permits it, never on a protected target, never on one's own request (nor by the agent's
+ * owner where the policy excludes owners), and always with a written justification. The move is the store's atomic transition (event `break_glass`, with its
  * audit entry); then the security channel is told and a post-hoc review by two people is opened,
  * reminded until done.
  */
@@ -42,6 +42,11 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
   if (own === 'requester') refuse('own_request', `gate ${gate.id} was requested on your behalf; someone else has to break the glass`, gate.id);
   if (own === 'unknown') {
     refuse('identity_unknown', 'your email could not be read from Slack, so it cannot be checked that this request is not yours; try again', gate.id);
+  }
+  // Where the policy keeps the agent's owner from approving, the owner cannot break the glass either.
+  const owner = gate.decision.agentOwner;
+  if (gate.decision.review?.excludeAgentOwner && owner && (owner === input.actor.slackId || (owner.includes('@') && input.actor.email && mailboxOf(owner) === mailboxOf(input.actor.email)))) {
+    refuse('agent_owner', `you own the agent that asked for gate ${gate.id}, and its policy excludes the owner; someone else has to break the glass`, gate.id);
   }
   if (justification.length < MIN_JUSTIFICATION) {
     refuse('justification', `a break-glass needs a justification of at least ${MIN_JUSTIFICATION} characters`, gate.id);
