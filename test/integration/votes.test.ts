@@ -34,6 +34,7 @@ async function pendingGate(review: Partial<NonNullable<Decision['review']>> = {}
   const id = ids.gateId(T0);
   await store.create(pendingGateInput(id, T0, { decision }));
   await store.setReviewers(id, REVIEWERS);
+  await store.annotate(id, 'requesterSlackIdFromEmail', true);
   await store.annotate(id, 'requesterSlackId', 'U_ANA');
   return id;
 }
@@ -71,8 +72,10 @@ describe('dual control in one script', () => {
     await store.create(pendingGateInput(id, T0, { decision: { ...reviewDecision(), review: { ...reviewDecision().review!, quorum: 2 } } }));
     await store.setReviewers(id, REVIEWERS);
     await expect(vote(id, 'U_ALICE')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
-    // With the requester's Slack id on record, the same voter is told apart by it.
+    // With the requester's Slack id on record, found by their email, the same voter is told apart by it.
     await store.annotate(id, 'requesterSlackId', 'U_ANA');
+    await expect(vote(id, 'U_ALICE')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
+    await store.annotate(id, 'requesterSlackIdFromEmail', true);
     expect((await vote(id, 'U_ALICE')).kind).toBe('counted');
     const denyGate = ids.gateId(T0);
     await store.create(pendingGateInput(denyGate, T0));
@@ -107,6 +110,18 @@ describe('dual control in one script', () => {
     await store.annotate(id, 'requesterSlackId', 'U_DAVID');
     await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
     expect((await vote(id, 'U_ALICE', 'approve', T0 + 1000, 'alice@example.com')).kind).toBe('counted');
+  });
+
+  test('the agent sent the right Slack id and the email lookup confirmed it: a voter without an email is told apart', async () => {
+    const id = ids.gateId(T0);
+    const input = pendingGateInput(id, T0, { decision: { ...reviewDecision(), review: { ...reviewDecision().review!, quorum: 2 } } });
+    input.request.context.requester.slackUserId = 'U_ANA';
+    await store.create(input);
+    await store.setReviewers(id, REVIEWERS);
+    await store.annotate(id, 'requesterSlackIdFromEmail', true);
+    await store.annotate(id, 'requesterSlackId', 'U_ANA');
+    expect((await vote(id, 'U_ALICE')).kind).toBe('counted');
+    await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
   });
 
   test("the agent's owner cannot approve when policy excludes owners", async () => {

@@ -7,7 +7,7 @@ import type { Gate } from '../../core/gate.js';
 import { isTerminal } from '../../core/gate-state.js';
 import type { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
-import { nonVoters, NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
+import { annotateRequester, nonVoters, NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
 import { SlackRateLimited, type MessageRef, type SlackWrites } from '../slack/slack-writes.js';
 import type { ChannelLimiter } from './channel-limiter.js';
 import { slackStateKey, SLACK_JOB } from './names.js';
@@ -107,8 +107,9 @@ export class SlackJobs {
     let requesterSlackId = gate.annotations[NOTE_REQUESTER] as string | undefined;
     if (requesterSlackId === undefined) {
       const requester = gate.request.context.requester;
-      requesterSlackId = await directory.requesterSlackId(requester);
-      if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
+      const resolved = await directory.requesterSlackId(requester);
+      requesterSlackId = resolved?.id;
+      if (resolved) await annotateRequester(store, gateId, resolved);
     }
     await store.setReviewers(gateId, merged, gate.reviewDeadline, nonVoters(gate, requesterSlackId));
     gate = (await store.read(gateId))!;

@@ -92,17 +92,18 @@ export class ReviewerDirectory {
 
   /**
    * The requester's Slack user: looked up by their email, then by its mailbox when that differs
-   * (`ana+deploybot@` is Ana), and only then the id the agent sent, which nothing confirms.
+   * (`ana+deploybot@` is Ana), and only then the id the agent sent, which nothing confirms
+   * (`fromEmail` false).
    */
-  async requesterSlackId(requester: { email: string; slackUserId?: string | undefined }): Promise<string | undefined> {
+  async requesterSlackId(requester: { email: string; slackUserId?: string | undefined }): Promise<{ id: string; fromEmail: boolean } | undefined> {
     const found = await this.userByEmail(requester.email);
-    if (found) return found;
+    if (found) return { id: found, fromEmail: true };
     const mailbox = mailboxOf(requester.email);
     if (mailbox !== requester.email.toLowerCase()) {
       const byMailbox = await this.userByEmail(mailbox);
-      if (byMailbox) return byMailbox;
+      if (byMailbox) return { id: byMailbox, fromEmail: true };
     }
-    return requester.slackUserId;
+    return requester.slackUserId ? { id: requester.slackUserId, fromEmail: false } : undefined;
   }
 
   /**

@@ -13,6 +13,8 @@ import type { MessageRef, SlackWrites } from './slack-writes.js';
 
 export const NOTE_MESSAGE = 'slackMessage';
 export const NOTE_REQUESTER = 'requesterSlackId';
+/** Set (true) when the requester's Slack id was found by their email, not only sent by the agent. */
+export const NOTE_REQUESTER_FROM_EMAIL = 'requesterSlackIdFromEmail';
 export const NOTE_REQUESTER_DM = 'requesterDm';
 
 /**
@@ -32,6 +34,12 @@ export function nonVoters(gate: Gate, requesterSlackId?: string): Set<string> {
   return out;
 }
 export const NOTE_NOTICE = 'slackNote';
+
+/** Records the requester's Slack id, and whether it was found by their email (the vote script trusts only that). */
+export async function annotateRequester(store: GateStore, gateId: string, resolved: { id: string; fromEmail: boolean }): Promise<void> {
+  if (resolved.fromEmail) await store.annotate(gateId, NOTE_REQUESTER_FROM_EMAIL, true);
+  await store.annotate(gateId, NOTE_REQUESTER, resolved.id);
+}
 /** Annotation naming the reviewer set a gate was escalated to. */
 export const NOTE_ESCALATED_TO = 'escalatedTo';
 export const NOTE_THREAD_REPLY = 'slackThreadReply';
@@ -137,8 +145,9 @@ export class SlackBroker implements GateObserver {
       return undefined;
     }
     const requester = gate.request.context.requester;
-    const requesterSlackId = await directory.requesterSlackId(requester);
-    if (requesterSlackId) await store.annotate(gateId, NOTE_REQUESTER, requesterSlackId);
+    const resolved = await directory.requesterSlackId(requester);
+    const requesterSlackId = resolved?.id;
+    if (resolved) await annotateRequester(store, gateId, resolved);
     await store.setReviewers(gateId, await directory.members(set), gate.reviewDeadline, nonVoters(gate, requesterSlackId));
     gate = (await store.read(gateId))!;
     const ref = await writes.post(set.channel, this.render(gate, set), {

@@ -68,13 +68,13 @@ describe('ReviewerDirectory.requesterSlackId', () => {
 
   test('a +tag alias is found by its mailbox, before any id the agent sent', async () => {
     const directory = new ReviewerDirectory(client);
-    expect(await directory.requesterSlackId({ email: 'Ana.Silva+deploybot@example.com', slackUserId: 'U_DAVID' })).toBe('U_ANA');
-    expect(await directory.requesterSlackId({ email: 'ana.silva@example.com' })).toBe('U_ANA');
+    expect(await directory.requesterSlackId({ email: 'Ana.Silva+deploybot@example.com', slackUserId: 'U_DAVID' })).toEqual({ id: 'U_ANA', fromEmail: true });
+    expect(await directory.requesterSlackId({ email: 'ana.silva@example.com' })).toEqual({ id: 'U_ANA', fromEmail: true });
   });
 
   test('the agent-sent id only when nobody has the email', async () => {
     const directory = new ReviewerDirectory(client);
-    expect(await directory.requesterSlackId({ email: 'nobody+x@example.com', slackUserId: 'U_DAVID' })).toBe('U_DAVID');
+    expect(await directory.requesterSlackId({ email: 'nobody+x@example.com', slackUserId: 'U_DAVID' })).toEqual({ id: 'U_DAVID', fromEmail: false });
     expect(await directory.requesterSlackId({ email: 'nobody@example.com' })).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@
   KEYS[2] audit list       cs:{g:<id>}:audit
   KEYS[3] votes hash       cs:{g:<id>}:votes       voter id → vote JSON
   KEYS[4] reviewers hash   cs:{g:<id>}:reviewers   user id → team label ('' for none)
-  KEYS[5] notes hash       cs:{g:<id>}:notes       (requesterSlackId)
+  KEYS[5] notes hash       cs:{g:<id>}:notes       (requesterSlackId, requesterSlackIdFromEmail)
 
   ARGV[1]  voter Slack user id
   ARGV[2]  voter's mailbox (email lowercase, without +tag; '' when unknown)
@@ -55,7 +55,8 @@ if voter == requesterSlack or (ARGV[11] ~= '' and voter == ARGV[11]) or (voterEm
 if ARGV[7] ~= '' and (voter == ARGV[7] or (voterEmail ~= '' and voterEmail == ARGV[7])) then return { -12 } end
 -- Without the voter's email, an approval needs the requester's Slack id as resolved from their
 -- email (an id only the agent vouches for may be wrong), and an owner named by Slack id.
-if choice == 'approve' and voterEmail == '' and (not requesterSlack or requesterSlack == ARGV[11] or string.find(ARGV[7], '@', 1, true)) then
+local requesterFromEmail = redis.call('HGET', notesKey, 'requesterSlackIdFromEmail') == 'true'
+if choice == 'approve' and voterEmail == '' and (not requesterSlack or not requesterFromEmail or string.find(ARGV[7], '@', 1, true)) then
   return { -14 }
 end
 
