@@ -55,8 +55,8 @@ export class DeploymentAuditLog implements GateObserver {
   private head: string | undefined;
   /** Gate id → how far its chain is copied, as this process last wrote or read it. */
   private readonly copied = new Map<string, number>();
-  /** Failed copies in a row, and the timer that tries them again. */
-  private failures = 0;
+  /** Gates whose copy failed: how often in a row, and not before when to try again. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
   private retrying: NodeJS.Timeout | undefined;
 
   constructor(
@@ -83,14 +83,14 @@ export class DeploymentAuditLog implements GateObserver {
 
   private queueCopy(gateId: string): void {
     this.waiting.add(gateId);
-    if (this.draining || this.gathering || this.retrying) return;
+    if (this.draining || this.gathering) return;
     const gatherMs = this.deps.gatherMs ?? GATHER_MS;
     if (gatherMs <= 0) return this.drain();
     this.gathering = setTimeout(() => this.drain(), gatherMs);
     this.gathering.unref();
   }
 
-  /** Resolves when every copy and record queued so far is written (or, for a copy that failed, tried again). */
+  /** Resolves when every copy and record queued so far is written, but for gates waiting to be tried again after a failure. */
   async flush(): Promise<void> {
     if (this.gathering || this.retrying) this.drain();
     while (this.draining) await this.draining;
@@ -103,31 +103,51 @@ export class DeploymentAuditLog implements GateObserver {
     clearTimeout(this.retrying);
     this.retrying = undefined;
     if (this.draining) return;
-    let failed = false;
     this.draining = (async () => {
-      while (this.waiting.size > 0 && !failed) {
-        const batch = [...this.waiting].slice(0, BATCH);
+      for (;;) {
+        const now = Date.now();
+        const batch = [...this.waiting].filter((id) => (this.backoff.get(id)?.until ?? 0) <= now).slice(0, BATCH);
+        if (batch.length === 0) break;
         for (const id of batch) this.waiting.delete(id);
         try {
           await this.copyGates(batch);
-          this.failures = 0;
+          for (const id of batch) this.backoff.delete(id);
         } catch (err) {
-          // A finished gate changes no more: its last links would stay uncopied (and could be
-          // cut unnoticed) if nothing tried again. They wait for the next try, with the rest.
-          for (const id of batch) this.waiting.add(id);
-          failed = true;
-          const delay = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)]!;
-          this.failures += 1;
-          this.deps.logger?.warn({ err, gates: this.waiting.size, retryInMs: delay }, 'could not copy to the deployment audit chain; trying again');
-          this.retrying = setTimeout(() => this.drain(), delay);
-          this.retrying.unref();
+          // Gate by gate, so that one gate whose chain cannot be read does not hold up the others.
+          if (batch.length === 1) this.failed(batch[0]!, err);
+          else {
+            for (const id of batch) {
+              await this.copyGates([id]).then(
+                () => this.backoff.delete(id),
+                (one: unknown) => this.failed(id, one),
+              );
+            }
+          }
         }
       }
     })().finally(() => {
       this.draining = undefined;
-      // A change that came after the last batch was taken, while this copy was ending.
-      if (this.waiting.size > 0 && !this.retrying) this.drain();
+      if (this.waiting.size === 0) return;
+      // What waits is either due now (a change that came while this copy was ending) or backing off.
+      const due = Math.min(...[...this.waiting].map((id) => this.backoff.get(id)?.until ?? 0));
+      const delay = due - Date.now();
+      if (delay <= 0) return this.drain();
+      this.retrying = setTimeout(() => this.drain(), delay);
+      this.retrying.unref();
     });
+  }
+
+  /**
+   * A gate that could not be copied waits, longer after each failure, and is tried again: a
+   * finished gate changes no more, so its last links would stay uncopied (and could be cut
+   * unnoticed) if nothing tried again.
+   */
+  private failed(gateId: string, err: unknown): void {
+    const failures = (this.backoff.get(gateId)?.failures ?? 0) + 1;
+    const delay = RETRY_MS[Math.min(failures - 1, RETRY_MS.length - 1)]!;
+    this.backoff.set(gateId, { failures, until: Date.now() + delay });
+    this.waiting.add(gateId);
+    this.deps.logger?.warn({ err, gateId, failures, retryInMs: delay }, 'could not copy a gate to the deployment audit chain; trying again');
   }
 
   /**
