@@ -17,6 +17,26 @@ interface Frame {
   index: number;
 }
 
+/**
+ * The whole number a JSON number literal denotes exactly (`9007199254740993.0`,
+ * `90071992547409930E-1`), or undefined when it has a fractional part.
+ */
+function wholeValueOf(literal: string): bigint | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal);
+  if (!m) return undefined;
+  const [, sign, whole, fraction = '', exponent = '0'] = m;
+  const scale = Number(exponent) - fraction.length;
+  if (!Number.isSafeInteger(scale) || Math.abs(scale) > 10_000) return undefined;
+  let digits = BigInt(`${whole}${fraction}`);
+  if (scale >= 0) digits *= 10n ** BigInt(scale);
+  else {
+    const unit = 10n ** BigInt(-scale);
+    if (digits % unit !== 0n) return undefined;
+    digits /= unit;
+  }
+  return sign ? -digits : digits;
+}
+
 /** The integer a number's JavaScript form (`9007199254740992`, `1.2e+21`) denotes. */
 function integerOf(form: string): bigint {
   const m = /^(-?)(\d+)(?:\.(\d+))?(?:e\+?(\d+))?$/.exec(form);
@@ -33,8 +53,8 @@ const token = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
  * The first member an object repeats, the first named `__proto__` (`reserved`), or the first
- * integer that a double cannot hold exactly (`unsafeInteger`, with the member or index holding it): its name
- * and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
+ * whole number beyond ±(2^53 − 1) not written as the number it is shown and hashed as
+ * (`unsafeInteger`, with the member or index holding it): its name and JSON pointer, or undefined. Names are compared after unescaping (`"a"` and `"\u0061"` are the same name).
  * `text` must be valid JSON (call it after `JSON.parse` succeeded). Iterative: no nesting
  * depth can overflow the stack.
  */
@@ -83,22 +103,23 @@ export function firstDuplicateMember(text: string): { pointer: string; name: str
       if (top?.names) expectName = true;
       else if (top) top.at = String((top.index += 1));
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
-      // I-JSON (§2.2): an integer a double cannot hold exactly is rounded by JSON.parse (and so
-      // hashed and shown rounded) but read exactly by parsers with 64-bit or arbitrary integers.
+      // I-JSON (§2.2): a number whose exact value is a whole number beyond ±(2^53 − 1) is read
+      // by JSON.parse as the nearest double (and so hashed and shown as that), but exactly by
+      // parsers with 64-bit or arbitrary integers. It is accepted only when it is written as the
+      // number shown and hashed (its shortest form, RFC 8785 §3.2.2.3), whatever its notation.
       let j = i + 1;
-      let integer = true;
       for (; j < text.length; j += 1) {
         const d = text.charCodeAt(j);
-        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b) integer = false;
-        else if (!(d === 0x2d || (d >= 0x30 && d <= 0x39))) break;
+        if (!(d === 0x2d || d === 0x2b || d === 0x2e || d === 0x65 || d === 0x45 || (d >= 0x30 && d <= 0x39))) break;
       }
       const literal = text.slice(i, j);
       const n = Number(literal);
-      // Beyond 2^53 a literal is safe only when it is the number as shown and hashed (its
-      // shortest form, RFC 8785 §3.2.2.3): what an exact parser reads is then what reviewers saw.
-      if (integer && !Number.isSafeInteger(n) && (!Number.isFinite(n) || BigInt(literal) !== integerOf(String(n)))) {
-        const top = stack[stack.length - 1];
-        return { pointer: top ? `${pointerOf()}/${token(top.at)}` : '', name: top?.at ?? '', unsafeInteger: literal };
+      if (!Number.isSafeInteger(n) && Math.abs(n) >= 2 ** 53) {
+        const exact = wholeValueOf(literal);
+        if (exact !== undefined && exact !== integerOf(String(n))) {
+          const top = stack[stack.length - 1];
+          return { pointer: top ? `${pointerOf()}/${token(top.at)}` : '', name: top?.at ?? '', unsafeInteger: literal };
+        }
       }
       i = j - 1;
     }

@@ -200,11 +200,11 @@ describe('client errors are problem+json with the right status', () => {
     expectProblem(await post(undefined, { raw: JSON.stringify(example('k8s-deploy-staging')).replace('{"action"', '{"__proto__":{},"action"') }), 400, 'ERR_MALFORMED_JSON');
   });
 
-  test('an integer a double cannot hold exactly is 400: two bodies would share one evidence hash, and executors would read another number than reviewers saw', async () => {
+  test('a whole number beyond 2^53 not written as it is read is 400: two bodies would share one evidence hash, and executors would read another number than reviewers saw', async () => {
     const body = JSON.stringify({ ...example('k8s-deploy-staging'), evidence: { parameters: { limit: 1 } } });
     const answer = await post(undefined, { raw: body.replace('"limit":1', '"limit":9007199254740993') });
     expectProblem(answer, 400, 'ERR_MALFORMED_JSON');
-    expect(answer.body.errors).toEqual([{ pointer: '/evidence/parameters/limit', message: expect.stringContaining('9007199254740993, an integer a double cannot hold exactly') }]);
+    expect(answer.body.errors).toEqual([{ pointer: '/evidence/parameters/limit', message: expect.stringContaining('is 9007199254740993, a whole number beyond 2^53 that JSON numbers (doubles) read as 9007199254740992') }]);
     // The number as a double shows it is accepted.
     expect((await post(undefined, { raw: body.replace('"limit":1', '"limit":9007199254740992') })).status).toBe(201);
   });

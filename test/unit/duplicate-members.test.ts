@@ -95,5 +95,11 @@ describe('integers a double cannot hold exactly (I-JSON, RFC 7493 §2.2)', () =>
     expect(firstDuplicateMember('{"a":9007199254740992,"b":18446744073709552000,"c":-59089043592505450,"d":1000000000000000000000}')).toBeUndefined();
     // 2^64 is a double, but shown and hashed as 18446744073709552000.
     expect(firstDuplicateMember('{"b":18446744073709551616}')?.unsafeInteger).toBe('18446744073709551616');
+    // Whatever the notation: a fraction of zeros or an exponent does not hide the whole number.
+    for (const literal of ['9007199254740993.0', '9007199254740993e0', '90071992547409930E-1', '-9.007199254740993E15']) {
+      expect(firstDuplicateMember(`{"n":${literal}}`)).toEqual({ pointer: '/n', name: 'n', unsafeInteger: literal });
+    }
+    // Written as shown (or as a true fraction, or small): fine.
+    expect(firstDuplicateMember('{"a":9.007199254740992e15,"b":1e21,"c":1.5e300,"d":123.456,"e":9007199254740993.5e-1}')).toBeUndefined();
   });
 });

@@ -64,7 +64,8 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   }
   const repeated = firstDuplicateMember(text);
   if (repeated?.unsafeInteger !== undefined) {
-    const message = `is ${repeated.unsafeInteger.slice(0, 40)}, an integer a double cannot hold exactly, which parsers read differently (send it as a string)`;
+    const shownAs = String(Number(repeated.unsafeInteger));
+    const message = `is ${repeated.unsafeInteger.slice(0, 40)}, a whole number beyond 2^53 that JSON numbers (doubles) read as ${shownAs.slice(0, 40)}, while parsers with exact integers read it as written (send it as a string)`;
     throw new CountersignError(ErrorCode.MalformedJson, `the body is not I-JSON: ${repeated.pointer || 'the body'} ${message}`, {
       issues: [{ pointer: repeated.pointer, message }],
     });
