@@ -9,7 +9,7 @@ import {
   type QuorumProgress,
 } from './change-record-parts.js';
 import { evidenceText, headOf } from './evidence.js';
-import { code, escapeTruncate, mrkdwn, plain, plural, TRUNCATED } from './format.js';
+import { code, escapeTruncate, mrkdwn, plain, plural, revealInvisible, TRUNCATED } from './format.js';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_VIEW_EVIDENCE, BLOCK_GATE_ACTIONS } from './ids.js';
 import { BLOCK_KIT, BUDGET } from './kit-limits.js';
 import { MASK } from './mask.js';
@@ -75,7 +75,9 @@ function actionsBlock(gate: Gate): ActionsBlock {
  * break and marked, so every section gets a fair share of the room.
  */
 function previewBlocks(gate: Gate, budget: number): RichTextBlock[] {
-  const { sections } = evidenceText(gate.request.evidence);
+  // Invisible direction overrides would reorder a diff or command as reviewers read it: shown,
+  // not applied, and counted in the budget at their shown length.
+  const sections = evidenceText(gate.request.evidence).sections.map((s) => ({ ...s, text: revealInvisible(s.text) }));
   const overhead = (title: string) => title.length + 1 + TRUNCATED.length + 1;
   let room = Math.min(PREVIEW_TOTAL, budget);
   const order = sections.map((s, i) => ({ s, i })).sort((a, b) => a.s.text.length - b.s.text.length);

@@ -192,4 +192,15 @@ describe('invisible characters in what the agent sent', () => {
     expect(text).toContain('public.ord⟦U+200B⟧ers');
     expect(validateMessage(message)).toBeUndefined();
   });
+
+  test('in the evidence preview too', () => {
+    const raw = exampleRequest('db-drop-column-prod');
+    const request = { ...raw, evidence: { ...raw.evidence, commands: ['psql -c "\u202Enmuloc pord\u202C"'] } } as GateRequest;
+    const gate = pendingGate(request, decisionFor('db-drop-column-prod'));
+    const message = renderChangeRecord(gate, viewOf(gate));
+    const text = JSON.stringify(message);
+    expect(text).not.toMatch(/[\u202A-\u202E]/);
+    expect(text).toContain('⟦U+202E⟧nmuloc pord⟦U+202C⟧');
+    expect(validateMessage(message)).toBeUndefined();
+  });
 });
