@@ -101,9 +101,9 @@ export class SlackJobs {
     // channel all wake at its next slot; only one gets it).
     const opens = await this.deps.limiter.opensAt(set.channel);
     if (opens > 0) await this.delay(w, opens);
-    const existing = await store.reviewers(gateId);
-    const merged = new Map<string, string | undefined>(await directory.members(set));
-    for (const [user, team] of existing) merged.set(user, team);
+    // The sets' members now (its own, and an escalation's): not what an earlier attempt stored,
+    // which a user group change may have outdated while this post waited for its slot.
+    const merged = await broker.reviewersOf(gate);
     let requesterSlackId = gate.annotations[NOTE_REQUESTER] as string | undefined;
     if (requesterSlackId === undefined) {
       const requester = gate.request.context.requester;

@@ -66,6 +66,7 @@ export interface SlackWriteRouting {
  */
 export class SlackBroker implements GateObserver {
   private routing: SlackWriteRouting | undefined;
+  private refreshing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: SlackBrokerDeps) {}
 
@@ -104,24 +105,43 @@ export class SlackBroker implements GateObserver {
     return this.refreshReviewers(pendingIds, changed, { policyVersion: this.deps.policy().version });
   }
 
-  private async refreshReviewers(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
-    const { store, directory, logger } = this.deps;
+  private refreshReviewers(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
+    // One refresh at a time in this process: a slower one that read Slack earlier must not
+    // write its older member list over a newer one.
+    const run = this.refreshing.then(() => this.refreshNow(pendingIds, affected, why));
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refreshNow(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
+    const { store, logger } = this.deps;
     const updated: string[] = [];
     for (const id of pendingIds) {
+      // Posted or not yet: a gate whose change record waits for its slot has reviewers already.
       const gate = await store.get(id, this.deps.now());
-      if (!gate || gate.state !== 'pending_review' || !gate.annotations[NOTE_MESSAGE]) continue;
-      const escalated = gate.annotations[NOTE_ESCALATED_TO];
-      const sets = [this.reviewerSetOf(gate), typeof escalated === 'string' ? this.deps.policy().reviewerSets.get(escalated) : undefined].filter(
-        (set): set is ReviewerSet => set !== undefined,
-      );
-      if (!sets.some(affected)) continue;
-      const members = new Map<string, string | undefined>();
-      for (const set of sets) for (const [user, team] of await directory.members(set)) if (!members.has(user)) members.set(user, team);
+      if (!gate || gate.state !== 'pending_review') continue;
+      if (!this.setsOf(gate).some(affected)) continue;
+      const members = await this.reviewersOf(gate);
       const dropped = await store.replaceReviewers(id, members, gate.reviewDeadline, nonVoters(gate));
       updated.push(id);
       logger.info({ gateId: id, ...why, reviewers: members.size, dropped }, 'reviewers of a waiting gate updated');
     }
     return updated;
+  }
+
+  /** The reviewer sets a gate waits on: its own, and the one it was escalated to. */
+  private setsOf(gate: Gate): ReviewerSet[] {
+    const escalated = gate.annotations[NOTE_ESCALATED_TO];
+    return [this.reviewerSetOf(gate), typeof escalated === 'string' ? this.deps.policy().reviewerSets.get(escalated) : undefined].filter(
+      (set): set is ReviewerSet => set !== undefined,
+    );
+  }
+
+  /** Everyone who may vote on the gate now: its sets' members as the directory knows them (its own set's team labels first). */
+  async reviewersOf(gate: Gate): Promise<Map<string, string | undefined>> {
+    const members = new Map<string, string | undefined>();
+    for (const set of this.setsOf(gate)) for (const [user, team] of await this.deps.directory.members(set)) if (!members.has(user)) members.set(user, team);
+    return members;
   }
 
   /** The reviewer set a gate is reviewed by (the policy's default set when the named one is gone). */
