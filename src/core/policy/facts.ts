@@ -39,7 +39,8 @@ export function analyzeSubjects(request: BoundedAction, policy: PolicySet): Subj
   if (downstream !== undefined) {
     for (let i = 0; i < downstream.length; i += 1) {
       const d = downstream[i]!;
-      subjects.push(subjectFacts(SUBJECT_NAMES[i] ?? `downstream[${i}]`, d.action, d.resources ?? [], undefined, policy));
+      // The request's evidence is the change as a whole: a downstream action's triggers read it too.
+      subjects.push(subjectFacts(SUBJECT_NAMES[i] ?? `downstream[${i}]`, d.action, d.resources ?? [], request, policy));
     }
   }
   return subjects;
@@ -146,14 +147,36 @@ function withLabels(labels: ReadonlySet<Label>, more: readonly Label[]): Readonl
 const CRITICALITY = { low: 0, medium: 1, high: 2, critical: 3 } as const;
 const rank = (r: Reversibility) => (r === 'reversible' ? 0 : r === 'compensatable' ? 1 : 2);
 
+/** Every string in a JSON value (iteratively: any depth). */
+function stringsOf(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (const item of v) stack.push(item);
+    else if (v !== null && typeof v === 'object') for (const item of Object.values(v)) stack.push(item);
+  }
+  return out;
+}
+
 /** The text evidence triggers look at: what reviewers read as the change itself. */
 function evidenceText(request: BoundedAction): string {
   const parts: string[] = [];
   if (request.evidence.diff !== undefined) parts.push(request.evidence.diff);
   if (request.evidence.commands !== undefined) parts.push(...request.evidence.commands);
   // A structured plan or parameters (a Terraform JSON plan, a job's arguments) are evidence too.
-  if (request.evidence.plan !== undefined) parts.push(typeof request.evidence.plan === 'string' ? request.evidence.plan : JSON.stringify(request.evidence.plan));
-  if (request.evidence.parameters !== undefined) parts.push(typeof request.evidence.parameters === 'string' ? request.evidence.parameters : JSON.stringify(request.evidence.parameters));
-  // SQL and shell comments between keywords (`DROP/**/TABLE`) must not hide them from triggers.
-  return parts.join('\n').replace(/\/\*[\s\S]*?\*\//g, ' ');
+  // As JSON (patterns may read its structure) and as its string values (JSON writes a newline in
+  // `"DROP\nCOLUMN"` as `\n`, which patterns for whitespace do not see).
+  for (const value of [request.evidence.plan, request.evidence.parameters]) {
+    if (value === undefined) continue;
+    if (typeof value === 'string') parts.push(value);
+    else parts.push(JSON.stringify(value), ...stringsOf(value));
+  }
+  // SQL and shell comments between keywords (`DROP/**/TABLE`) must not hide them from triggers,
+  // and what looks like a comment may sit in a string literal (`SELECT '/*'; DROP …; SELECT '*/'`):
+  // triggers see the text both as written and with the comments taken out.
+  const raw = parts.join('\n');
+  const stripped = raw.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*(\n|$)/g, ' ');
+  return stripped === raw ? raw : `${raw}\n${stripped}`;
 }
