@@ -1,7 +1,8 @@
 import { sha256OfJson } from '../evidence-hash.js';
 import type { AgentRegistration } from './agents.js';
 import { compileGlobs, isGlob, type Matcher, ResourceIndex, ResourceMatcher } from './patterns.js';
-import { RISK_ORDER, type EnvironmentClass, type FreezeWindow, type Rule } from './schema.js';
+import { RISK_ORDER, type EnvironmentClass, type FreezeWindow, type ResourcePattern, type Rule } from './schema.js';
+import type { Resource } from '../gate-request.js';
 import type {
   CompiledAction,
   CompiledAsset,
@@ -59,16 +60,20 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
   const environments = doc.environments.map((env) => ({ env, matches: compileGlobs(env.match) }));
   const envMemo = new Map<string, EnvironmentClass | undefined>();
 
+  // Assets and protected targets match whatever the letter case (IAM role names are unique
+  // without regard to it, and `CRM-PROD/…` must not shed the classes of `crm-prod/…`): both
+  // sides are compared lowercase, so neither sensitivity nor a protection is lost by case.
+  const lowercase = (patterns: readonly ResourcePattern[]) =>
+    patterns.map((m) => ({ ...m, ...(m.id !== undefined ? { id: m.id.toLowerCase() } : {}), ...(m.type !== undefined ? { type: m.type.toLowerCase() } : {}) }));
   const assets = new ResourceIndex(
     doc.assets.map((asset): CompiledAsset => ({ asset })),
-    (a) => a.asset.match,
+    (a) => lowercase(a.asset.match),
   );
-  // Protected targets match whatever the letter case (IAM role names, for one, are unique without
-  // regard to it): both sides are compared lowercase, so a protection is never missed by case.
   const protectedTargets = new ResourceIndex(
     doc.protectedTargets.map((target): CompiledProtected => ({ target })),
-    (p) => p.target.match.map((m) => ({ ...m, ...(m.id !== undefined ? { id: m.id.toLowerCase() } : {}), ...(m.type !== undefined ? { type: m.type.toLowerCase() } : {}) })),
+    (p) => lowercase(p.target.match),
   );
+  const lowered = (resource: Resource): Resource => ({ ...resource, type: resource.type.toLowerCase(), id: resource.id.toLowerCase() });
 
   const rules = doc.rules.map(compileRule);
   const ruleMemo = new Map<string, readonly CompiledRule[]>();
@@ -90,8 +95,8 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
       if (envMemo.size < RULE_MEMO_LIMIT) envMemo.set(name, found);
       return found;
     },
-    assetsFor: (resource) => assets.lookup(resource),
-    protectedFor: (resource) => protectedTargets.lookup({ ...resource, type: resource.type.toLowerCase(), id: resource.id.toLowerCase() }),
+    assetsFor: (resource) => assets.lookup(lowered(resource)),
+    protectedFor: (resource) => protectedTargets.lookup(lowered(resource)),
     rulesFor(action) {
       const cached = ruleMemo.get(action);
       if (cached !== undefined) return cached;
