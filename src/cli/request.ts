@@ -230,11 +230,20 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
         },
       });
     }
-    if (gate.state !== 'approved' || !values.redeem) {
+    // The redeem's own Idempotency-Key follows the request's, so a rerun of the same command
+    // (its answer lost) gets the same grant again instead of a gate without one.
+    const redeemKey = values['idempotency-key'] ? `${values['idempotency-key']}.redeem` : undefined;
+    const rerun = values.redeem && gate.state === 'redeemed' && redeemKey !== undefined;
+    if (values.redeem && gate.state === 'redeemed' && !rerun) {
+      say(`countersign request: gate ${gate.id} was redeemed before, and its grant is not handed out again without the --idempotency-key of that run`);
+      out(gate);
+      return EXIT.error;
+    }
+    if ((gate.state !== 'approved' && !rerun) || !values.redeem) {
       out(gate);
       return STATE_EXIT[gate.state] ?? EXIT.error;
     }
-    const redeemed = await client.redeem(gate.id, evidenceHash(body));
+    const redeemed = await client.redeem(gate.id, evidenceHash(body), redeemKey ? { idempotencyKey: redeemKey } : {});
     say(`redeemed: grant ${redeemed.claims.jti} for ${redeemed.claims.aud}, valid until ${redeemed.expiresAt}`);
     out(redeemed);
     return EXIT.ok;
