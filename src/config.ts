@@ -34,8 +34,22 @@ export const MIN_RETENTION_DAYS = 2;
 export const ConfigSchema = z
   .object({
     REDIS_URL: optionalNonEmpty.pipe(urlOf(['redis:', 'rediss:']).optional()),
-    PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65_535).default(3000),
-    HOST: z.string().default('0.0.0.0'),
+    // Digits only: `0x1F90`, `3e3` or an empty value (a template that rendered nothing) must not
+    // become some port nobody checks.
+    PORT: optionalNonEmpty.pipe(
+      z
+        .string()
+        .regex(/^\d{1,5}$/, { message: 'must be a port number (0–65535, digits only)' })
+        .transform(Number)
+        .pipe(z.number().max(65_535, { message: 'must be a port number (0–65535, digits only)' }))
+        .default(3000),
+    ),
+    HOST: optionalNonEmpty.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9.:-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$/, { message: 'must be a host name or an IP address to listen on' })
+        .default('0.0.0.0'),
+    ),
     SLACK_BOT_TOKEN: optionalNonEmpty.pipe(
       z.string().regex(/^xoxb-/, { message: 'must be a bot token (xoxb-…)' }).optional(),
     ),

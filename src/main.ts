@@ -8,6 +8,19 @@ import { quitWithin } from './adapters/redis/settle-within.js';
 import { startCountersign } from './countersign.js';
 import { provideDevelopmentSecrets } from './dev-secrets.js';
 
+/** Ends a start that failed with one clear message (a policy error names file:line), never a stack trace. */
+function fail(err: unknown, hint = ''): never {
+  if (isCountersignError(err)) {
+    // The message may list the issues already (a policy set's problems do).
+    const listed = err.issues.length > 0 && err.message.includes(err.issues[0]!.message);
+    const issues = listed ? '' : err.issues.map((i) => `\n  ${i.pointer}: ${i.message}`).join('');
+    process.stderr.write(`countersign: ${err.message}${issues}${hint}\n`);
+  } else {
+    process.stderr.write(`countersign: ${(err as Error).message ?? String(err)}${hint}\n`);
+  }
+  process.exit(1);
+}
+
 /**
  * `npm start`: the one process entry point. Without REDIS_URL it runs on embedded defaults:
  * a private redis-server child in a temporary directory (nothing survives a restart).
@@ -25,16 +38,24 @@ async function main(): Promise<void> {
   let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
   let redisUrl = config.REDIS_URL;
   if (!redisUrl) {
-    privateRedis = await startPrivateRedis();
-    redisUrl = privateRedis.url;
-    logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
-    // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
-    await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
+    try {
+      privateRedis = await startPrivateRedis();
+      redisUrl = privateRedis.url;
+      logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
+      // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
+      await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
+    } catch (err) {
+      await privateRedis?.stop();
+      fail(err, isCountersignError(err) || /installed/.test(String(err)) ? '' : ' (is redis-server installed? or set REDIS_URL to a Redis of your own)');
+    }
     // ... and, without Slack (nothing real to approve with), let local agents be called back.
     if (!config.SLACK_BOT_TOKEN && !config.COUNTERSIGN_AGENT_NETWORKS) {
       config = { ...config, COUNTERSIGN_AGENT_NETWORKS: AgentNetworks.publicAndLoopback };
       logger.warn('development mode: agent callback and revalidation URLs may also lead to loopback (set COUNTERSIGN_AGENT_NETWORKS to choose)');
     }
+    // Throwaway secrets and loopback callbacks are for this machine only: listen on loopback
+    // unless HOST says otherwise.
+    if (!process.env.HOST?.trim()) config = { ...config, HOST: '127.0.0.1' };
   }
   // Auto-pipelining: the commands that concurrent requests issue in one turn of the event loop
   // go to Redis in one write. Scripts are defined before traffic (see defineScripts); queues,
@@ -46,15 +67,11 @@ async function main(): Promise<void> {
   try {
     app = await startCountersign({ config, redis, logger });
   } catch (err) {
-    if (isCountersignError(err)) {
-      logger.fatal({ code: err.code, issues: err.issues }, err.message);
-      process.stderr.write(`countersign: ${err.message}\n${err.issues.map((i) => `  ${i.pointer}: ${i.message}`).join('\n')}\n`);
-    } else {
-      logger.fatal({ err }, 'start failed');
-    }
+    if (isCountersignError(err)) logger.fatal({ code: err.code, issues: err.issues }, err.message);
+    else logger.fatal({ err }, 'start failed');
     redis.disconnect();
     await privateRedis?.stop();
-    process.exit(1);
+    fail(err);
   }
 
   process.on('SIGHUP', () => {

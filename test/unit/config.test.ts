@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
@@ -31,6 +33,10 @@ describe('configuration from the environment', () => {
   test.each([
     ['PORT', { PORT: 'eighty' }],
     ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: '0x1F90' }],
+    ['PORT', { PORT: '3e3' }],
+    ['PORT', { PORT: '80.0' }],
+    ['HOST', { HOST: 'not a host!!' }],
     ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }],
     ['SLACK_BOT_TOKEN', { SLACK_BOT_TOKEN: 'xoxp-user-token' }],
     ['SLACK_SIGNING_SECRET', { SLACK_BOT_TOKEN: 'xoxb-1' }],
@@ -82,6 +88,29 @@ describe('configuration from the environment', () => {
     const secret = generateWebhookSecret();
     expect(loadConfig({ COUNTERSIGN_DELIVERY_SECRET: secret }).COUNTERSIGN_DELIVERY_SECRET).toBe(secret);
   });
+
+  test('an empty PORT or HOST (a template that rendered nothing) means the default, not a random port', () => {
+    expect(loadConfig({ PORT: '', HOST: ' ' })).toMatchObject({ PORT: 3000, HOST: '0.0.0.0' });
+    expect(loadConfig({ PORT: '8080', HOST: '::1' })).toMatchObject({ PORT: 8080, HOST: '::1' });
+  });
+
+  test('`npm start` on embedded defaults with an invalid policy set names file:line and exits 1, with no stack trace and nothing left in /tmp', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'countersign-badpolicy-'));
+    await cp(join(REPO, 'policies'), dir, { recursive: true });
+    await writeFile(join(dir, 'rules.yaml'), (await readFile(join(dir, 'rules.yaml'), 'utf8')).replace('quorum: 2', 'quorum: -5'));
+    const before = (await readdir(tmpdir())).filter((f) => f.startsWith('countersign-redis-'));
+    const run = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', join(REPO, 'src/main.ts')], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, PORT: '0', COUNTERSIGN_POLICIES: dir, LOG_LEVEL: 'silent', SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    await rm(dir, { recursive: true, force: true });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/rules\.yaml:\d+ rules\[\d+\]\.review\.quorum/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect((await readdir(tmpdir())).filter((f) => f.startsWith('countersign-redis-') && !before.includes(f))).toEqual([]);
+  }, 40_000);
 
   test('`npm start` with a bad value exits at once with the variable named', () => {
     const run = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', join(REPO, 'src/main.ts')], {

@@ -70,7 +70,7 @@ export async function startPrivateRedis(options: { appendonly?: boolean; dir?: s
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  await new Promise<void>((resolve, reject) => {
+  const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}:\n${log}`)), 10_000);
     const onData = () => {
       if (/Ready to accept connections/i.test(log)) {
@@ -81,13 +81,22 @@ export async function startPrivateRedis(options: { appendonly?: boolean; dir?: s
     child.stdout?.on('data', onData);
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`cannot run redis-server (is it installed?): ${err.message}`));
+      reject(new Error(`cannot run redis-server (is it installed? or set REDIS_URL): ${err.message}`));
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(code === 127 ? 'cannot run redis-server (is it installed?)' : `redis-server exited with ${code}:\n${log}`));
+      reject(new Error(code === 127 ? 'cannot run redis-server (is it installed? or set REDIS_URL)' : `redis-server exited with ${code}:\n${log}`));
     });
   });
+  try {
+    await started;
+  } catch (err) {
+    // Nothing of a failed start stays behind: the child, and the directory made for it.
+    child.stdin?.end();
+    child.kill('SIGKILL');
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const pid = Number(/countersign-redis-pid (\d+)/.exec(log)?.[1]);
   const signal = (sig: NodeJS.Signals) => {
     try {
