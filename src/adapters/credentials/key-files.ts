@@ -220,7 +220,12 @@ async function withKeyDirLock<T>(dir: string, work: () => Promise<T>): Promise<T
       await handle.close();
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        // Not a lock held by someone: the directory is missing, read-only or not ours to write.
+        throw new CountersignError(ErrorCode.ConfigInvalid, `COUNTERSIGN_KEYS: cannot write to the key directory ${dir}: ${(err as Error).message}`, { cause: err });
+      }
+      if (attempt > 0) {
         throw new CountersignError(
           ErrorCode.ConfigInvalid,
           `COUNTERSIGN_KEYS: another rotate or prune is working on ${dir} (${lock} exists); run this again when it is done, or delete the file if none is running`,

@@ -7,6 +7,7 @@ import {
   DEVELOPMENT_KEY_WARNING,
   KeyRing,
   PUBLICATION_MARGIN_SECONDS,
+  pruneKeys,
   rotateKeys,
 } from '../../../src/adapters/credentials/key-ring.js';
 import { isCountersignError } from '../../../src/core/errors.js';
@@ -249,6 +250,16 @@ describe('rotate and prune hold the key directory lock', () => {
     const keys = readdirSync(dir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as { retiredAt?: string });
     expect(keys.filter((k) => k.retiredAt === undefined)).toHaveLength(1);
     expect(readdirSync(dir)).not.toContain('.lock');
+  });
+
+  test('a key directory that does not exist is named as such, not as a lock someone holds', async () => {
+    const missing = join(tempKeyDir(), 'nope');
+    const refused = await pruneKeys(missing, { now: T0, maxGrantTtlSeconds: 900 }).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(refused?.message).toContain(`cannot write to the key directory ${missing}`);
+    expect(refused?.message).not.toContain('another rotate or prune');
   });
 
   test('a lock left by a run that died over a minute ago is taken over', async () => {
