@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     out('  reviewers. Act as Grace Lee, then Omar Haddad, and approve the IAM change in #security-approvals;');
     out('  the agent then redeems its grant and the executor consumes it.');
     out(`  API on port ${app.port}${app.port === 3000 ? '' : ` (for the CLI: COUNTERSIGN_URL=http://localhost:${app.port})`}; logs in ${LOG_FILE}. Ctrl-C stops everything.`);
+    out(`  Its Redis, for \`countersign audit verify\`, \`trace\` and \`report\`: REDIS_URL=${redisUrl}`);
     out();
 
     const report = (e: AgentEvent) => {
