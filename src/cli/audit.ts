@@ -18,6 +18,9 @@ export interface AuditIo {
   now: () => number;
 }
 
+/** The reader of `audit export` on stdout went away. */
+class ReaderGone extends Error {}
+
 const AUDIT_USAGE = `usage: countersign audit <command>
 
 commands:
@@ -203,9 +206,35 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
     }
     return withRedis(io, async (redis) => {
       if (!values.out) {
-        const n = await exportAudit(redis, since, (line) => void io.stdout.write(`${line}\n`));
-        io.stderr.write(`${n} records since ${new Date(since).toISOString()}\n`);
-        return 0;
+        // Written as fast as the reader takes it (memory stays flat); a reader that goes away
+        // (`| head`) ends the export quietly.
+        const out = io.stdout as AuditIo['stdout'] & Partial<Pick<NodeJS.WritableStream, 'once' | 'off'>>;
+        let gone = false;
+        const onError = (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') gone = true;
+        };
+        (out as Partial<NodeJS.WritableStream>).on?.('error', onError);
+        try {
+          const n = await exportAudit(redis, since, (line) => {
+            if (gone) throw new ReaderGone();
+            if (out.write(`${line}\n`) !== false || !out.once) return;
+            return new Promise<void>((resolve) => {
+              const done = () => {
+                out.off?.('drain', done);
+                out.off?.('error', done);
+                resolve();
+              };
+              out.once!('drain', done);
+              out.once!('error', done);
+            });
+          });
+          io.stderr.write(`${n} records since ${new Date(since).toISOString()}\n`);
+          return 0;
+        } catch (err) {
+          if (err instanceof ReaderGone) return 0;
+          throw err;
+        }
+        // (The error listener stays: a broken pipe reported after the last write must not crash the exit.)
       }
       const file = createWriteStream(values.out, { flags: 'wx' });
       const opened = new Promise<void>((resolve, reject) => file.once('open', () => resolve()).once('error', reject));

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -281,6 +282,25 @@ describe('audit export', () => {
     const future = await cli(auditCommand, ['export', '--since', new Date(Date.now() + 3_600_000).toISOString()]);
     expect(future.out).toBe('');
     expect((await cli(auditCommand, ['export', '--since', 'yesterday-ish'])).code).toBe(2);
+  });
+
+  test('to stdout: waits while the reader is behind, and ends quietly (exit 0) when the reader goes away', async () => {
+    // A stdout whose reader takes two lines, is slow with them, then closes (`| head -2`).
+    let written = 0;
+    const reader = new Writable({
+      highWaterMark: 1,
+      write(_chunk, _enc, done) {
+        written += 1;
+        if (written > 2) done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+        else setTimeout(done, 10);
+      },
+    });
+    reader.on('error', () => undefined);
+    let err = '';
+    const code = await auditCommand(['export', '--since', '1h'], { stdout: reader, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: testRedisUrl() }, now: Date.now });
+    expect(code).toBe(0);
+    expect(written).toBe(3);
+    expect(err).not.toMatch(/EPIPE|\n\s+at /);
   });
 });
 
