@@ -177,6 +177,12 @@ export function checkPolicy(src: PolicySources, broken: BrokenIds, firstFile: st
     });
   }
 
+  const envIds = new Set(src.environments.map((e) => e.value.id));
+  for (const a of src.assets) {
+    const env = a.value.environment;
+    if (env !== undefined && !envIds.has(env)) at(a, ['environment'], `environment class "${env}" is not defined`);
+  }
+
   const envPatterns = new Map<string, string>();
   for (const e of src.environments) {
     e.value.match.forEach((pattern, i) => {

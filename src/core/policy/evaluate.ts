@@ -4,7 +4,7 @@ import { type AgentRegistration, agentMayRequest } from './agents.js';
 import { compileFreeze } from './compile.js';
 import { describeReview } from './explain.js';
 import { analyzeSubjects } from './facts.js';
-import { assessRisk } from './risk.js';
+import { assessRisk, placedEnvironment } from './risk.js';
 import { RISK_ORDER, type Defaults, type ReviewSpec, type Rule } from './schema.js';
 import type { CompiledFreeze, PolicyOverrides, PolicySet, RequestContext, SubjectFacts } from './types.js';
 
@@ -45,7 +45,8 @@ export function evaluate(
   const { request, agentId } = input;
   const defaults = policy.defaults;
   const subjects = analyzeSubjects(request, policy);
-  const risk = assessRisk(request, subjects, policy);
+  const placed = placedEnvironment(request, subjects, policy);
+  const risk = assessRisk(request, subjects, policy, placed);
   const agent = policy.agents.get(agentId);
   const protectedTarget = subjects.some((s) => s.protectedHits.length > 0);
   const decide = (outcome: Combined, mode: RuleMode, rules: FiredRule[]): Decision => {
@@ -73,9 +74,11 @@ export function evaluate(
 
   const modeOf = (id: string, fileMode: RuleMode | undefined): RuleMode =>
     overrides.ruleModes?.[id] ?? overrides.mode ?? fileMode ?? defaults.mode;
-  const envClass = policy.index.environment(request.environment);
+  // Judged where its resources live when that is stricter than what it names: rules, freezes
+  // and explanations see the class (`production`), not the name the agent chose (`staging`).
+  const envClass = placed?.cls ?? policy.index.environment(request.environment);
   const context: RequestContext = {
-    environment: request.environment,
+    environment: placed?.cls.id ?? request.environment,
     environmentClass: envClass?.id,
     agentId,
     risk: RISK_ORDER[risk.level],

@@ -3,6 +3,7 @@ import { type BoundedAction, RISK_LEVELS, type RiskLevel } from '../gate-request
 import { analyzeSubjects, sensitivityOf } from './facts.js';
 import { RISK_ORDER } from './schema.js';
 import type { PolicySet, SubjectFacts } from './types.js';
+import type { EnvironmentClass } from './schema.js';
 
 /**
  * The risk classifier: a level from low to critical and the factors behind it. The level is
@@ -12,11 +13,49 @@ import type { PolicySet, SubjectFacts } from './types.js';
 
 /** Classifies a request against the policy's catalog, environments and assets. Pure. */
 export function classifyRisk(request: BoundedAction, policy: PolicySet): RiskAssessment {
-  return assessRisk(request, analyzeSubjects(request, policy), policy);
+  const subjects = analyzeSubjects(request, policy);
+  return assessRisk(request, subjects, policy, placedEnvironment(request, subjects, policy));
+}
+
+/** A request judged in a stricter environment than it names, because of where its resources live. */
+export interface PlacedEnvironment {
+  cls: EnvironmentClass;
+  /** The environment the request names. */
+  asked: string;
+  /** The assets that place it there. */
+  assets: string[];
+}
+
+/**
+ * The environment class the request's resources live in (assets with an `environment`), when it
+ * is stricter than the one the request names (an unknown name counts as medium): an agent cannot
+ * make a production table a staging one by saying so. Undefined otherwise.
+ */
+export function placedEnvironment(request: BoundedAction, subjects: readonly SubjectFacts[], policy: PolicySet): PlacedEnvironment | undefined {
+  let strictest: EnvironmentClass | undefined;
+  const assets: string[] = [];
+  for (const s of subjects) {
+    for (const a of s.assets) {
+      const id = a.asset.environment;
+      if (id === undefined) continue;
+      const cls = policy.document.environments.find((e) => e.id === id);
+      if (cls === undefined) continue;
+      if (strictest === undefined || RISK_ORDER[cls.risk] > RISK_ORDER[strictest.risk]) {
+        strictest = cls;
+        assets.length = 0;
+      }
+      if (cls === strictest && !assets.includes(a.asset.id)) assets.push(a.asset.id);
+    }
+  }
+  if (strictest === undefined) return undefined;
+  const asked = policy.index.environment(request.environment);
+  const askedRisk = asked === undefined ? 1 : RISK_ORDER[asked.risk];
+  if (asked?.id === strictest.id || RISK_ORDER[strictest.risk] <= askedRisk) return undefined;
+  return { cls: strictest, asked: request.environment, assets };
 }
 
 /** The classifier on subjects already analysed (the evaluator shares them). */
-export function assessRisk(request: BoundedAction, subjects: readonly SubjectFacts[], policy: PolicySet): RiskAssessment {
+export function assessRisk(request: BoundedAction, subjects: readonly SubjectFacts[], policy: PolicySet, placed?: PlacedEnvironment): RiskAssessment {
   const factors: RiskFactor[] = [];
   let max = 0;
   const add = (factor: string, level: number, explanation: string) => {
@@ -59,11 +98,12 @@ export function assessRisk(request: BoundedAction, subjects: readonly SubjectFac
     for (const a of s.assets) if (RISK_ORDER[a.asset.criticality] >= 2 && !critical.includes(a.asset.id)) critical.push(a.asset.id);
   }
 
-  const env = request.environment;
-  const envClass = policy.index.environment(env);
+  const env = placed?.cls.id ?? request.environment;
+  const envClass = placed?.cls ?? policy.index.environment(env);
   const envRisk = envClass === undefined ? 1 : RISK_ORDER[envClass.risk];
   if (changing === 0) add('environment', 0, `read-only in ${env}`);
   else if (envClass === undefined) add('environment', envRisk, `${env} matches no environment class; treated as medium`);
+  else if (placed) add('environment', envRisk, `changes in ${env}: the request names ${placed.asked}, but ${list(placed.assets)} ${placed.assets.length === 1 ? 'is a' : 'are'} ${env} asset${placed.assets.length === 1 ? '' : 's'}`);
   else add('environment', envRisk, `changes in ${env} (${envClass.id} environment)`);
 
   if (unknown.length > 0) add('unknown-action', 2, `${list(unknown)} ${unknown.length === 1 ? 'is' : 'are'} not in the action catalog`);

@@ -89,6 +89,9 @@ export const Asset = z.strictObject({
   criticality: RiskLevel.default('low'),
   dataClasses: z.array(DataClass).default([]),
   region: z.string().min(1).max(64).optional(),
+  environment: policyId
+    .optional()
+    .describe('the environment class the resource lives in: a request that names a milder environment is judged as in this one'),
 });
 export type Asset = z.output<typeof Asset>;
 

@@ -101,6 +101,13 @@ describe('loadPolicySet', () => {
     expect(issues).toEqual([{ pointer: 'rules.yaml:6', message: 'rules[0].review.reviewerSet: reviewer set "platfrom" is not defined' }]);
   });
 
+  test('an asset placed in an environment class that does not exist', async () => {
+    const issues = await issuesOf({
+      'catalog.yaml': `${VALID['catalog.yaml']}environments:\n  - id: production\n    match: [production]\n    risk: high\nassets:\n  - id: orders\n    match: [{ type: postgres.table, id: "shop-prod/*" }]\n    environment: prodution\n`,
+    });
+    expect(issues).toEqual([{ pointer: 'catalog.yaml:12', message: 'assets[0].environment: environment class "prodution" is not defined' }]);
+  });
+
   test('a quorum larger than a reviewer set of named users', async () => {
     const issues = await issuesOf({ 'rules.yaml': VALID['rules.yaml']!.replace('quorum: 2', 'quorum: 3') });
     expect(issues).toEqual([
