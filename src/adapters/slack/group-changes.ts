@@ -29,7 +29,7 @@ export class GroupChanges {
   ) {
     // Pub/sub is server-wide; the database number keeps deployments that share a server apart.
     this.channel = `cs:usergroups-changed:${redis.options.db ?? 0}`;
-    this.subscriber = redis.duplicate({ enableAutoPipelining: false, lazyConnect: true });
+    this.subscriber = redis.duplicate({ enableAutoPipelining: false, lazyConnect: true, connectionName: 'countersign-usergroup-changes' });
   }
 
   /** Subscribes; resolves once changes announced from now on will reach this process. */
@@ -53,9 +53,18 @@ export class GroupChanges {
     });
     let first = true;
     sub.on('ready', () => {
-      // ioredis subscribes again by itself after a reconnect; what was sent meanwhile is lost.
-      if (!first) this.forgetAll();
-      first = false;
+      if (first) {
+        first = false;
+        return;
+      }
+      // Back after a reconnect: what was announced meanwhile is lost. Subscribing again (ioredis
+      // does too; a second SUBSCRIBE is harmless) and forgetting every group once that is
+      // confirmed leaves no gap: a change announced before the confirmation is covered by the
+      // forgetting, one after it arrives as a message.
+      sub.subscribe(this.channel).then(
+        () => this.forgetAll(),
+        () => this.forgetAll(),
+      );
     });
     await sub.connect();
     await sub.subscribe(this.channel);
