@@ -252,6 +252,17 @@ function protectedVerdicts(subjects: readonly SubjectFacts[], policy: PolicySet,
   }
 }
 
+/**
+ * Whether a freeze covers an environment class: by the class id, or by one of the class's own
+ * names (`/countersign freeze prod` freezes `prod-eu` too, where `prod` is a name of the
+ * production class). A freeze on one environment of a class (`prod-eu`) stays on that one.
+ */
+function coversClass(f: CompiledFreeze, classId: string, policy: PolicySet): boolean {
+  if (f.environments.test(classId)) return true;
+  const names = policy.document.environments.find((e) => e.id === classId)?.match ?? [];
+  return f.freeze.environments.some((pattern) => names.includes(pattern.toLowerCase()));
+}
+
 function freezeVerdicts(
   freezes: readonly CompiledFreeze[],
   subjects: readonly SubjectFacts[],
@@ -263,7 +274,7 @@ function freezeVerdicts(
   const d = policy.defaults;
   for (const f of freezes) {
     if (now < f.from || now >= f.to) continue;
-    if (!f.environments.test(context.environment) && !(context.environmentClass !== undefined && f.environments.test(context.environmentClass))) continue;
+    if (!f.environments.test(context.environment) && !(context.environmentClass !== undefined && coversClass(f, context.environmentClass, policy))) continue;
     const frozen = subjects.find((s) => (f.actions === undefined || f.actions.test(s.action)) && !f.freeze.exemptLabels.some((l) => s.labels.has(l)));
     if (frozen === undefined) continue;
     const spec = f.freeze.review;
