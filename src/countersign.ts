@@ -132,7 +132,7 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     store: ctx.store,
     now,
     logger,
-    actionLabel: actionLabelFor((action) => policy.current().index.action(action) !== undefined),
+    actionLabel: actionLabelFor((action) => policy.current().index.action(action)?.entry.id),
     retentionMs: retentionMs(config),
   });
   const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, options.background);

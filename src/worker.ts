@@ -80,7 +80,7 @@ export async function startWorkers(options: {
   // What the jobs change (expiries, invalidations) is copied to the audit chain and counted here,
   // as an API process does for its own changes; and in this process's Prometheus counters (see
   // serveWorkerEndpoints).
-  const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
+  const actionLabel = actionLabelFor((action) => policy.current().index.action(action)?.entry.id);
   const recorders = startRecorders({ redis, now: ctx.now, logger, actionLabel, store: ctx.store, retentionMs: retentionMs(config) });
   const metrics = new PrometheusMetrics({ now: ctx.now, actionLabel, window: () => recorders.stats.window(7) });
   ctx.observers.push(...recorders.observers, metrics);

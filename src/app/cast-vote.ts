@@ -37,7 +37,10 @@ export async function castVote(ctx: AppContext, input: CastVoteInput): Promise<V
     });
   } catch (err) {
     if (isCountersignError(err)) {
-      const kind = BYPASS_KIND_OF[err.code];
+      let kind = BYPASS_KIND_OF[err.code];
+      // A click after the gate was decided by someone who voted on it (a double click, a message
+      // not yet updated) is no attempt to get around anything.
+      if (err.code === ErrorCode.GateNotPending && (await ctx.store.read(input.gateId))?.votes.some((v) => v.voter === input.voter.id)) kind = undefined;
       ctx.logger.warn(
         { gateId: input.gateId, actor, event: 'vote_refused', code: err.code, bypass: kind ?? null },
         `vote refused: ${err.message}`,

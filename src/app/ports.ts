@@ -78,12 +78,12 @@ export function notifyLink(ctx: Pick<AppContext, 'observers' | 'logger'>, gate: 
 /**
  * Tells observers that a gate expired, when the step that expired it was a side effect of
  * something else (a read, a late vote, a redeem, a revalidation) and several of them, or a timer
- * that finds the gate expired, may each want to. Announced at least once, and once in the usual
- * case: whoever comes after a finished announcement sees the mark and stays quiet (Slack posts
- * and callbacks are idempotent besides; the mark keeps the statistics from counting twice).
+ * that finds the gate expired, may each want to. Announced at least once, and once: the first to
+ * claim the announcement makes it, and the others stay quiet (one that claimed and died is taken
+ * over after a minute).
  */
 export async function announceExpiry(ctx: Pick<AppContext, 'observers' | 'logger' | 'store' | 'now'>, gate: Gate, from: GateState, actor = 'system:deadline'): Promise<boolean> {
-  if (gate.state !== 'expired' || (await ctx.store.expiryAnnounced(gate.id))) return false;
+  if (gate.state !== 'expired' || !(await ctx.store.claimExpiryAnnouncement(gate.id, ctx.now()))) return false;
   await notify(ctx, { gate, event: 'expire', from, actor });
   await ctx.store.markExpiryAnnounced(gate.id, ctx.now());
   return true;

@@ -59,6 +59,9 @@ describe('countersign report', () => {
     expect(Math.abs(row('iam.attach_role_policy').medianLatencyMs - (10 * 60_000 + 2 * 60_000) / 2)).toBeLessThan(1_000);
     expect(row('terraform.apply')).toMatchObject({ requests: 1, reviews: 0, shadowReviews: 1, shadowClicks: 1 });
     expect(row('k8s.deploy')).toMatchObject({ requests: 1, drift: 1, reviewShare: 0 });
+    // The share that needs a human is what enforce mode asks for: the observed ones count too.
+    expect(row('iam.attach_role_policy').reviewShare).toBe(1);
+    expect(row('terraform.apply').reviewShare).toBe(1);
     expect(r.totals).toMatchObject({ requests: 5, reviews: 2, shadowClicks: 3 });
     expect(r.tooCoarse).toBe(true); // 2 of 5 needed a human
     expect(r.rules).toEqual(
@@ -68,7 +71,7 @@ describe('countersign report', () => {
       ]),
     );
     expect(text.out).toContain('Countersign report, last 30 days');
-    expect(text.out).toMatch(/iam\.attach_role_policy\s+3\s+67%\s+50%\s+6m/);
+    expect(text.out).toMatch(/iam\.attach_role_policy\s+3\s+100%\s+50%\s+6m/);
     expect(text.out).toContain('the policy is probably too coarse');
     expect(text.out).toContain('identity-and-secrets: 1 reviews (2 approval clicks)');
     expect((await report(['--days', 'lots'])).code).toBe(2);

@@ -76,7 +76,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
   const options = { ...DEFAULT_ADMIN_OPTIONS, ...overrides };
   const { redis, ctx, policy, logger } = deps;
   const now = ctx.now;
-  const actionLabel = actionLabelFor((action) => policy.current().index.action(action) !== undefined);
+  const actionLabel = actionLabelFor((action) => policy.current().index.action(action)?.entry.id);
   const recorders = deps.recorders ?? startRecorders({ redis, store: ctx.store, now, logger, actionLabel });
   const { audit, stats, home } = recorders;
   const metrics = new PrometheusMetrics({ now, actionLabel, window: () => stats.window(7) });

@@ -34,6 +34,8 @@ export const COUNTERS = [
   'shadow_review',
   'shadow_reject',
   'shadow_clicks',
+  /** Requests that need a human under enforce mode: the real review, or the shadow one in observe mode. */
+  'enforce_review',
   'approved',
   'denied',
   'expired',
@@ -86,6 +88,7 @@ export function countsOf(change: GateChange, action: string): Array<[string, Cou
     const d = gate.decision;
     add('created');
     add(d.outcome);
+    if ((d.shadow?.outcome ?? d.outcome) === 'review') add('enforce_review');
     if (d.outcome === 'reject' && HIGH.has(d.risk.level)) add('high_risk_denied');
     if (d.mode === 'observe' && d.shadow) {
       add('observe');
@@ -243,8 +246,11 @@ export function median(values: readonly number[]): number | undefined {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** The gate's action as a label: catalogued actions by name, everything else as `unknown`. */
-export function actionLabelFor(known: (action: string) => boolean): (action: string) => string {
-  return (action) => (known(action) ? action : 'unknown');
+/**
+ * The gate's action as a label: the catalog entry it falls under (`iam.*` for `iam.x7f3…`, so
+ * an agent cannot mint label values), everything else as `unknown`.
+ */
+export function actionLabelFor(entryOf: (action: string) => string | undefined): (action: string) => string {
+  return (action) => entryOf(action) ?? 'unknown';
 }
 

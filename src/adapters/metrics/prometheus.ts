@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GateChange, GateObserver, MetricsPort } from '../../app/ports.js';
-import { HUMAN_SHARE_SMELL } from '../../app/admin/report.js';
+import { HUMAN_SHARE_SMELL, humanShare } from '../../app/admin/report.js';
 import type { StatsWindow } from './gate-stats.js';
 
 /** Kinds of bypass attempt that are always exported, even at zero (DESIGN.md, "Dual control"). */
@@ -68,9 +68,16 @@ export class PrometheusMetrics implements MetricsPort, GateObserver {
       registers,
       async collect() {
         let share: number;
-        if (window) {
-          const w = await window();
-          share = w.all.created === 0 ? 0 : w.all.review / w.all.created;
+        let w: Awaited<ReturnType<NonNullable<typeof window>>> | undefined;
+        try {
+          w = window ? await window() : undefined;
+        } catch {
+          // The shared figures cannot be read (Redis is down): this process's counters are still
+          // served, the share falls back to them below.
+          w = undefined;
+        }
+        if (w) {
+          share = w.all.created === 0 ? 0 : humanShare(w.all);
         } else {
           // Without shared figures: this process's own counts since it started.
           const values = (await counted.get()).values;
@@ -94,7 +101,8 @@ export class PrometheusMetrics implements MetricsPort, GateObserver {
     switch (change.event) {
       case 'create':
         this.created.inc({ action, decision: d.outcome, mode: d.mode });
-        this.actions.inc({ needed_human: String(d.outcome === 'review') });
+        // Needed under enforce mode: in observe mode what the gate would have asked for.
+        this.actions.inc({ needed_human: String((d.shadow?.outcome ?? d.outcome) === 'review') });
         if (d.outcome === 'allow') this.outcomes.inc({ action, outcome: 'allowed' });
         if (d.outcome === 'reject') {
           this.outcomes.inc({ action, outcome: 'rejected' });

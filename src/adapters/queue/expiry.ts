@@ -47,9 +47,12 @@ export async function expireIfDue(
       { gateId, agentId: result.gate.agentId, agentSession: result.gate.request.context.agentSession, event: 'expire', actor, from: result.from },
       'gate expired',
     );
-    await notify(ctx, { gate: result.gate, event: 'expire', from: result.from, actor });
-    // Marked as announced, so a timer or read that finds it expired later stays quiet (see announceExpiry).
-    await ctx.store.markExpiryAnnounced(gateId, now);
+    // Claimed first, so a read or another timer finding it expired at this moment stays quiet
+    // (see announceExpiry); marked afterwards.
+    if (await ctx.store.claimExpiryAnnouncement(gateId, now)) {
+      await notify(ctx, { gate: result.gate, event: 'expire', from: result.from, actor });
+      await ctx.store.markExpiryAnnounced(gateId, now);
+    }
     return { kind: 'expired', gate: result.gate };
   } catch (err) {
     if (isCountersignError(err, ErrorCode.GateNotFound)) return { kind: 'gone' };

@@ -95,7 +95,9 @@ export class Sweeper {
       const gate = await ctx.store.read(id);
       if (gate?.state === 'expired' && gate.resolution?.actor === actor) {
         // Expired by a pass that died before telling anyone (or after: the mark says so).
-        await announceExpiry(ctx, gate, from as GateState, actor);
+        const done = (await announceExpiry(ctx, gate, from as GateState, actor)) || (await ctx.store.expiryAnnounced(id));
+        // Claimed by someone still at it, or who died with the claim: looked at again next pass.
+        if (!done) continue;
       }
       await redis.hdel(inflight, id);
     }

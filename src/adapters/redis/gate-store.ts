@@ -47,6 +47,14 @@ export type TransitionResult =
   | { kind: 'moved'; gate: Gate; from: GateState }
   | { kind: 'noop'; gate: Gate };
 
+/** See GateStore.claimExpiryAnnouncement. A gate that is gone (retired) is not recreated. */
+const CLAIM_ANNOUNCEMENT = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'expireAnnounced') == 1 then return 0 end
+local claimed = redis.call('HGET', KEYS[1], 'expireAnnouncing')
+if claimed and tonumber(claimed) + tonumber(ARGV[2]) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'expireAnnouncing', ARGV[1])
+return 1`;
+
 /** A requester's index keeps about this many of their latest gates (trimmed now and then). */
 const KEEP_PER_REQUESTER = 100;
 const TRIM_ONE_IN = 16;
@@ -155,6 +163,16 @@ export class GateStore {
   /** True when the expiry of this gate was announced to observers already (see announceExpiry). */
   async expiryAnnounced(id: string): Promise<boolean> {
     return (await this.redis.hexists(gateKeys(id).gate, 'expireAnnounced')) === 1;
+  }
+
+  /**
+   * Claims the announcement of the gate's expiry: true for one caller only, unless that one
+   * did not finish within `leaseMs` (it died), when the next may take over. So a read, a timer
+   * and the sweeper finding the same expiry at once announce it once, and still at least once.
+   */
+  async claimExpiryAnnouncement(id: string, now: number, leaseMs = 60_000): Promise<boolean> {
+    const claimed = await this.redis.eval(CLAIM_ANNOUNCEMENT, 1, gateKeys(id).gate, now, leaseMs);
+    return claimed === 1;
   }
 
   /** Records that the gate's expiry was announced. */

@@ -35,12 +35,21 @@ export interface Report {
   tooCoarse: boolean;
 }
 
+/**
+ * The share of requests that need a human under enforce mode: in observe mode what the gate
+ * would ask for, not what it let through (figures from before `enforce_review` was counted fall
+ * back to the real reviews). This is the figure that says whether the gate is too coarse.
+ */
+export function humanShare(c: Pick<Counts, 'created' | 'review' | 'enforce_review'>): number {
+  return c.created === 0 ? 0 : Math.max(c.review, c.enforce_review ?? 0) / c.created;
+}
+
 function row(action: string, c: Counts, latencies: readonly number[]): ReportRow {
   const decided = c.approved + c.denied;
   return {
     action,
     requests: c.created,
-    reviewShare: c.created === 0 ? 0 : c.review / c.created,
+    reviewShare: humanShare(c),
     reviews: c.review,
     approvalRate: decided === 0 ? undefined : c.approved / decided,
     medianLatencyMs: median(latencies),
@@ -85,7 +94,7 @@ export function humanDuration(ms: number | undefined): string {
 
 /** The report as a fixed-width table (CLI). */
 export function renderReportText(r: Report): string {
-  const head = ['action', 'requests', 'review%', 'approved%', 'median', 'denied', 'rejected', 'drift', 'break-glass', 'shadow reviews', 'shadow clicks'];
+  const head = ['action', 'requests', 'human%', 'approved%', 'median', 'denied', 'rejected', 'drift', 'break-glass', 'shadow reviews', 'shadow clicks'];
   const cells = (x: ReportRow) => [x.action, String(x.requests), pct(x.reviewShare), pct(x.approvalRate), humanDuration(x.medianLatencyMs), String(x.denied), String(x.rejected), String(x.drift), String(x.breakGlass), String(x.shadowReviews), String(x.shadowClicks)];
   const table = [head, ...r.rows.map(cells), cells(r.totals)];
   const widths = head.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
