@@ -138,7 +138,15 @@ export class SlackJobs {
     if (rendered < shown) {
       await this.clear(w, ref.channel);
       await writes.update(ref, broker.render(gate, broker.reviewerSetOf(gate)));
-      await this.markRendered(gateId, 'rendered', shown);
+      // A newer revision was rendered while this write was under way: this older one may have
+      // reached Slack after it, so the newest state is written once more (last writer wins).
+      if (!(await this.markRendered(gateId, 'rendered', shown))) {
+        const newest = await store.read(gateId);
+        if (newest) {
+          await writes.update(ref, broker.render(newest, broker.reviewerSetOf(newest)));
+          await this.markRendered(gateId, 'rendered', revision(newest));
+        }
+      }
     }
     await this.announceOutcome(gate);
     // The gate may have moved while we rendered: make sure its newest state is queued too.
@@ -261,9 +269,10 @@ export class SlackJobs {
     throw new DelayedError();
   }
 
-  private async markRendered(gateId: string, field: string, value: number): Promise<void> {
+  /** Raises the rendered revision; false when a newer one was rendered already. */
+  private async markRendered(gateId: string, field: string, value: number): Promise<boolean> {
     const redis = this.deps.redis as Redis & { csRaiseField(key: string, field: string, value: number): Promise<number> };
-    await redis.csRaiseField(slackStateKey(gateId), field, value);
+    return (await redis.csRaiseField(slackStateKey(gateId), field, value)) === 1;
   }
 }
 
