@@ -78,7 +78,14 @@ export class SlackJobs {
       }
     } catch (err) {
       const limited = rateLimit(err);
-      if (!limited) throw err;
+      if (!limited) {
+        const slackError = permanentSlackError(err);
+        if (slackError === undefined) throw err;
+        // Trying again cannot help (the channel is gone, the app is not in it, the token is
+        // revoked, the message was refused): said once, loudly, instead of eight quiet retries.
+        this.deps.logger.error({ jobId: job.id, job: job.name, gateId: job.data.gateId, channel: job.data.channel, slackError }, `Slack refused a write for good (${slackError}); not retried`);
+        throw new UnrecoverableError(`Slack refused ${job.name}: ${slackError}`);
+      }
       const until = Date.now() + limited.retryAfterSeconds * 1000;
       const opens = limited.channel ? await this.deps.limiter.hold(limited.channel, until) : until;
       this.deps.logger.warn({ jobId: job.id, channel: limited.channel, method: limited.method, retryAfterSeconds: limited.retryAfterSeconds }, 'Slack rate limit: job delayed');
@@ -137,7 +144,17 @@ export class SlackJobs {
     const rendered = Number((await this.deps.redis.hget(slackStateKey(gateId), 'rendered')) ?? -1);
     if (rendered < shown) {
       await this.clear(w, ref.channel);
-      await writes.update(ref, broker.render(gate, broker.reviewerSetOf(gate)));
+      try {
+        await writes.update(ref, broker.render(gate, broker.reviewerSetOf(gate)));
+      } catch (err) {
+        // Someone deleted the change record: the outcome still reaches the thread's readers and
+        // the requester below; the record is not written again.
+        if (!MESSAGE_GONE.has(permanentSlackError(err) ?? '')) throw err;
+        this.deps.logger.warn({ gateId, channel: ref.channel, ts: ref.ts }, 'the change record was deleted in Slack; the outcome is still announced');
+        await this.markRendered(gateId, 'rendered', Number.MAX_SAFE_INTEGER);
+        await this.announceOutcome(gate);
+        return 'record_gone';
+      }
       // A newer revision was rendered while this write was under way: this older one may have
       // reached Slack after it, so the newest state is written once more (last writer wins).
       if (!(await this.markRendered(gateId, 'rendered', shown))) {
@@ -274,6 +291,35 @@ export class SlackJobs {
     const redis = this.deps.redis as Redis & { csRaiseField(key: string, field: string, value: number): Promise<number> };
     return (await redis.csRaiseField(slackStateKey(gateId), field, value)) === 1;
   }
+}
+
+/** Slack errors that no retry can fix. */
+const PERMANENT = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'missing_scope',
+  'not_authed',
+  'message_not_found',
+  'cant_update_message',
+  'invalid_blocks',
+  'msg_too_long',
+  'msg_blocks_too_long',
+  'invalid_arguments',
+  'restricted_action',
+  'user_not_found',
+  'no_permission',
+]);
+const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message']);
+
+/** The Slack error code of a write that can never succeed, if this is one. */
+function permanentSlackError(err: unknown): string | undefined {
+  const code = (err as { data?: { error?: unknown } }).data?.error;
+  return typeof code === 'string' && PERMANENT.has(code) ? code : undefined;
 }
 
 /** A 429 from SlackWrites or straight from the Web API client. */
