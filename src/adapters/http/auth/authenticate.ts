@@ -142,7 +142,7 @@ export class AgentAuthenticator {
           details: { reason: 'scheme' },
         });
       }
-      agent = await this.oidc.verify(match[1], registrations(this.deps.agents()), role);
+      agent = await this.oidc.verify(match[1], registrations(this.deps.agents()), role, named);
       if (named !== undefined && named !== agent.id) {
         throw new CountersignError(ErrorCode.Unauthenticated, 'Countersign-Agent names another agent than the token', {
           details: { reason: 'agent_mismatch' },

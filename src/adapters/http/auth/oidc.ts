@@ -47,6 +47,11 @@ function isOidc(agent: AgentRegistration): agent is OidcRegistration {
   return agent.auth.method === 'oidc';
 }
 
+/** Longest `sub` accepted (workload identities are far shorter: `repo:org/name:ref:refs/heads/main`). */
+export const MAX_SUBJECT_LENGTH = 256;
+/** Oldest OIDC token accepted, by its `iat` (workload tokens live minutes to an hour). */
+export const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+
 /**
  * Compiles one OIDC registration, or throws `ERR_POLICY_INVALID` naming the agent: a subject
  * pattern that is not a valid regular expression, or keys fetched over plain HTTP from
@@ -154,7 +159,7 @@ export class OidcVerifier {
    * No candidate → `ERR_UNKNOWN_AGENT`; a failed check → `ERR_INVALID_TOKEN`. Candidates with
    * `preferRole` are tried first, for a workload registered both as agent and as executor.
    */
-  async verify(token: string, agents: Iterable<AgentRegistration>, preferRole?: AgentRegistration['role']): Promise<AgentRegistration> {
+  async verify(token: string, agents: Iterable<AgentRegistration>, preferRole?: AgentRegistration['role'], named?: string): Promise<AgentRegistration> {
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWT.test(token)) throw invalidToken('malformed bearer token', 'malformed');
     let claims: JWTPayload;
     try {
@@ -164,6 +169,11 @@ export class OidcVerifier {
     }
     if (typeof claims.iss !== 'string') throw invalidToken('token has no issuer (iss)', 'claim_iss');
     if (typeof claims.sub !== 'string') throw invalidToken('token has no subject (sub)', 'claim_sub');
+    // The subject is matched before the signature is checked (it chooses the keys): bounded and
+    // printable, so that a forged token cannot make a subject pattern backtrack for seconds.
+    if (claims.sub.length > MAX_SUBJECT_LENGTH || /[\u0000-\u001f\u007f]/.test(claims.sub)) {
+      throw invalidToken(`token subject is longer than ${MAX_SUBJECT_LENGTH} characters or holds control characters`, 'claim_sub');
+    }
     const { iss, sub } = claims;
 
     const sameIssuer: CompiledOidcRegistration[] = [];
@@ -175,9 +185,18 @@ export class OidcVerifier {
     if (sameIssuer.length === 0) {
       throw new CountersignError(ErrorCode.UnknownAgent, "no agent is registered for this token's issuer", { details: { reason: 'issuer' } });
     }
-    const candidates = sameIssuer
+    let candidates = sameIssuer
       .filter((c) => c.subject.test(sub))
       .sort((a, b) => Number(b.registration.role === preferRole) - Number(a.registration.role === preferRole));
+    // Overlapping subject patterns must not make an identity depend on the order of the policy
+    // files: `Countersign-Agent` chooses among them, and without it several are ambiguous.
+    if (named !== undefined && candidates.some((c) => c.registration.id === named)) {
+      candidates = candidates.filter((c) => c.registration.id === named);
+    } else if (named === undefined && preferRole !== undefined && candidates.filter((c) => c.registration.role === preferRole).length > 1) {
+      throw new CountersignError(ErrorCode.UnknownAgent, `this token's subject matches several registered ${preferRole}s; send Countersign-Agent to say which`, {
+        details: { reason: 'ambiguous', candidates: candidates.filter((c) => c.registration.role === preferRole).map((c) => c.registration.id) },
+      });
+    }
     if (candidates.length === 0) {
       throw new CountersignError(ErrorCode.UnknownAgent, "no agent registered for this token's issuer accepts its subject", {
         details: { reason: 'subject' },
@@ -194,7 +213,10 @@ export class OidcVerifier {
           algorithms: [...auth.algorithms],
           clockTolerance: this.clockTolerance,
           currentDate: new Date(this.now()),
-          requiredClaims: ['exp', 'sub'],
+          // A bearer token is reusable until it expires: its age is bounded too, and one issued
+          // in the future (beyond the clock tolerance) is refused.
+          requiredClaims: ['exp', 'sub', 'iat'],
+          maxTokenAge: MAX_TOKEN_AGE_SECONDS,
         });
         if (typeof payload.sub === 'string' && candidate.subject.test(payload.sub)) return candidate.registration;
         firstError ??= invalidToken('token subject is missing or invalid', 'claim_sub');
