@@ -142,6 +142,15 @@ export async function verifyGrant(token: string, options: VerifyGrantOptions): P
   if (typeof options.audience !== 'string' || options.audience === '') {
     throw new GrantVerificationError(GrantErrorCode.Audience, 'verifyGrant needs the audience this executor is (options.audience); refusing without it');
   }
+  // The same for what the executor is about to do: `expect: { action: process.env.ACTION }` with
+  // the variable unset must refuse, not accept any action. (Leave a key out to not check it.)
+  for (const [field, value] of Object.entries(options.expect ?? {})) {
+    if (value === undefined || value === '') {
+      throw new GrantVerificationError(GrantErrorCode.Mismatch, `verifyGrant was asked to check ${field}, but the expected value is ${value === '' ? 'empty' : 'undefined'}; refusing`, {
+        details: { field, expected: value },
+      });
+    }
+  }
   let keys: JWTVerifyGetKey;
   try {
     keys = keySetFor(options);

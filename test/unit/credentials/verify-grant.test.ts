@@ -81,6 +81,13 @@ describe('verifyGrant refuses', () => {
     expect(noIssuer.code).toBe('ERR_GRANT_ISSUER');
   });
 
+  test('an expectation whose value is missing (an unset variable) refuses instead of skipping the check', async () => {
+    for (const expectation of [{ action: undefined }, { evidenceHash: '' }, { action: 'data.export', environment: undefined }]) {
+      const err = await refusal(verifyGrant(token, { ...options(), expect: expectation as never }));
+      expect(err.code).toBe('ERR_GRANT_MISMATCH');
+    }
+  });
+
   test('a token with a lifetime no grant has, or issued in the future, even signed with the real key', async () => {
     const iat = Math.floor(T0 / 1000);
     const tenYears = await signWithRing({ ...claims, iat, nbf: iat, exp: iat + 10 * 365 * 86_400 });
