@@ -113,6 +113,19 @@ describe('break-glass', () => {
   });
 });
 
+describe('break-glass while Slack refuses the announcement', () => {
+  test('the announcement is posted at the next reminder check, not hours later', async () => {
+    const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
+    t.slack.failNext('chat.postMessage', 'internal_error');
+    expect((await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('approved by break-glass');
+    expect(securityMessages().some((m) => JSON.stringify(m.blocks).includes(gate.id))).toBe(false);
+    // The next minute's check (not the first reminder, four hours on) posts it.
+    expect(await remindAt(Date.now() + 1_000)).toBe(1);
+    await eventually(() => securityMessages().find((m) => !m.thread_ts && JSON.stringify(m.blocks).includes(gate.id)));
+    expect((await t.app.admin.admin.postHoc.get(gate.id))?.announcement).toBeDefined();
+  });
+});
+
 describe('break-glass while Slack cannot say who the admin is', () => {
   // A fresh app: no profile is cached yet.
   let fresh: SlackTestApp;

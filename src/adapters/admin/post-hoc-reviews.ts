@@ -44,6 +44,11 @@ export class PostHocReviews {
       .exec();
   }
 
+  /** Brings the next reminder forward to `at` (an announcement that failed is tried again then). */
+  async remindAt(gateId: string, at: number): Promise<void> {
+    await this.redis.zadd(POST_HOC_OPEN, 'XX', 'LT', at, gateId);
+  }
+
   async setAnnouncement(gateId: string, ref: { channel: string; ts: string }): Promise<void> {
     const record = await this.get(gateId);
     if (!record) return;

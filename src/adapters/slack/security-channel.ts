@@ -45,6 +45,8 @@ export class SecurityChannel implements SecurityChannelPort {
         }
         sent += 1;
       } catch (err) {
+        // An announcement still missing is tried again in a minute, a reminder at the next round.
+        if (!record.announcement) await postHoc.remindAt(gateId, now + 60_000).catch(() => undefined);
         logger.warn({ err, gateId }, 'could not remind about a break-glass review; the next round tries again');
       }
     }

@@ -77,8 +77,10 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
     const ref = await admin.security?.announceBreakGlass({ gateId: gate.id, channel, actor, justification, reviewersNeeded: POST_HOC_REVIEWERS });
     if (ref) await admin.postHoc.setAnnouncement(gate.id, ref);
   } catch (err) {
-    // The gate is approved and audited; the announcement is retried by the reminders.
-    app.logger.error({ err, gateId: gate.id, channel }, 'could not announce the break-glass in the security channel');
+    // The gate is approved and audited; the reminders post the announcement, from the next
+    // check on (about a minute) rather than at the first reminder hours later.
+    app.logger.error({ err, gateId: gate.id, channel }, 'could not announce the break-glass in the security channel; trying again within a minute');
+    await admin.postHoc.remindAt(gate.id, now).catch(() => undefined);
   }
   return { gate: result.gate, review: await admin.postHoc.get(gate.id) };
 }
