@@ -26,6 +26,15 @@ function homeOf(who: string): { id: string; hash: string; view: { blocks: unknow
 /** Publishes counted per user, to wait for the next one. */
 const publishes = (who: string) => t.slack.calls.filter((c) => c.method === 'views.publish' && c.params.user_id === demoUser(who).id && c.response.ok).length;
 
+describe('App Home under a rate limit', () => {
+  test('a publish Slack refuses with 429 is made once Retry-After has passed, not dropped', async () => {
+    const before = publishes('lars');
+    t.slack.rateLimit({ method: 'views.publish', retryAfterSeconds: 1 });
+    expect((await openHome(t, 'lars')).status).toBe(200);
+    await eventually(() => publishes('lars') > before, 5_000);
+  });
+});
+
 describe('App Home', () => {
   test('with 500 gates waiting for one reviewer, Home is published within Slack limits', async () => {
     // Setup: 500 gates, straight into the store, each with grace in its reviewer set.

@@ -9,7 +9,7 @@ import type { GateStore } from '../redis/gate-store.js';
 import type { HomeIndex } from '../admin/home-index.js';
 import type { GateStats } from '../metrics/gate-stats.js';
 import type { ReviewerDirectory } from './reviewer-directory.js';
-import type { SlackWrites } from './slack-writes.js';
+import { SlackRateLimited, type SlackWrites } from './slack-writes.js';
 
 export interface AppHomeDeps {
   store: GateStore;
@@ -74,8 +74,16 @@ export class AppHome implements GateObserver {
     void (async () => {
       do {
         state.again = false;
-        await this.publish(user).catch((err: unknown) => this.deps.logger.warn({ err, user }, 'could not publish App Home'));
-        await new Promise<void>((resolve) => setTimeout(resolve, this.deps.refreshEveryMs ?? DEFAULT_REFRESH_EVERY_MS).unref());
+        let pause = this.deps.refreshEveryMs ?? DEFAULT_REFRESH_EVERY_MS;
+        await this.publish(user).catch((err: unknown) => {
+          // Rate limited: published again once Slack allows, not dropped.
+          if (err instanceof SlackRateLimited) {
+            state.again = true;
+            pause = Math.max(pause, err.retryAfterSeconds * 1000);
+          }
+          this.deps.logger.warn({ err, user }, 'could not publish App Home');
+        });
+        await new Promise<void>((resolve) => setTimeout(resolve, pause).unref());
       } while (state.again && !this.closed);
       this.refreshing.delete(user);
     })();
