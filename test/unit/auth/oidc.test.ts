@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import type { JWTPayload } from 'jose';
 import { compileOidcRegistration, OidcVerifier, type OidcRegistration } from '../../../src/adapters/http/auth/oidc.js';
 import { ErrorCode, isCountersignError, type CountersignError } from '../../../src/core/errors.js';
@@ -53,6 +53,25 @@ describe('OidcVerifier against a local issuer', () => {
     const before = issuer.jwksFetches();
     for (let i = 0; i < 5; i += 1) await fresh.verify(await issuer.sign(claims({ jti: `t${i}` })), agents);
     expect(issuer.jwksFetches() - before).toBe(1);
+  });
+
+  test('the cached JWKS is fetched again after two minutes, so a key the issuer withdrew stops verifying then', async () => {
+    // Only Date is faked: jose measures the cache age with Date.now().
+    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    try {
+      const start = Date.now();
+      const fresh = new OidcVerifier({ now: () => NOW_MS });
+      const before = issuer.jwksFetches();
+      await fresh.verify(await issuer.sign(claims({ jti: 'a' })), agents);
+      jest.setSystemTime(start + 60_000);
+      await fresh.verify(await issuer.sign(claims({ jti: 'b' })), agents);
+      expect(issuer.jwksFetches() - before).toBe(1);
+      jest.setSystemTime(start + 121_000);
+      await fresh.verify(await issuer.sign(claims({ jti: 'c' })), agents);
+      expect(issuer.jwksFetches() - before).toBe(2);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('wrong audience is an invalid token', async () => {

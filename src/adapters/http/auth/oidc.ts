@@ -47,6 +47,9 @@ function isOidc(agent: AgentRegistration): agent is OidcRegistration {
   return agent.auth.method === 'oidc';
 }
 
+/** How long an issuer's key set is trusted before it is fetched again. */
+export const OIDC_JWKS_MAX_AGE_MS = 120_000;
+
 /** Longest `sub` accepted (workload identities are far shorter: `repo:org/name:ref:refs/heads/main`). */
 export const MAX_SUBJECT_LENGTH = 256;
 /** Oldest OIDC token accepted, by its `iat` (workload tokens live minutes to an hour). */
@@ -145,6 +148,9 @@ export class OidcVerifier {
     if (keys === undefined) {
       keys = createRemoteJWKSet(new URL(jwksUri), {
         timeoutDuration: this.options.jwksTimeoutMs ?? 5000,
+        // A key the issuer withdraws (a leak) stops verifying within two minutes, not jose's ten;
+        // an unknown kid still refetches at once (after the 30 s cooldown).
+        cacheMaxAge: OIDC_JWKS_MAX_AGE_MS,
         ...(this.options.fetchImpl ? { [customFetch]: this.options.fetchImpl } : {}),
       });
       this.keySets.set(jwksUri, keys);
