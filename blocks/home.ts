@@ -21,6 +21,8 @@ export interface HomeFigures {
   medianLatencyMs?: number;
   denied: number;
   expired: number;
+  /** Of `expired`: no decision within the review window. */
+  reviewExpired?: number;
   drift: number;
   breakGlass: number;
   /** The viewer's own decisions in the window. */
@@ -138,7 +140,7 @@ export function renderHome(input: HomeViewInput): HomeView {
         mrkdwn(`*Approval rate*\n${pct(f.approvalRate)}`, BLOCK_KIT.sectionFieldText),
         mrkdwn(`*Median time to decision*\n${duration(f.medianLatencyMs)}`, BLOCK_KIT.sectionFieldText),
         mrkdwn(`*Denied*\n${f.denied}`, BLOCK_KIT.sectionFieldText),
-        mrkdwn(`*Expired*\n${f.expired}`, BLOCK_KIT.sectionFieldText),
+        mrkdwn(`*Expired*\n${f.expired}${f.reviewExpired !== undefined && f.expired > 0 ? ` (${f.reviewExpired} undecided, ${f.expired - f.reviewExpired} unredeemed)` : ''}`, BLOCK_KIT.sectionFieldText),
         mrkdwn(`*Evidence drift*\n${f.drift}`, BLOCK_KIT.sectionFieldText),
         mrkdwn(`*Break-glass*\n${f.breakGlass}`, BLOCK_KIT.sectionFieldText),
         mrkdwn(`*Your approvals*\n${f.myApprovals}`, BLOCK_KIT.sectionFieldText),

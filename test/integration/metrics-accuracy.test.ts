@@ -11,6 +11,7 @@ import { ErrorCode } from '../../src/core/errors.js';
 import { example } from '../support/gates.js';
 import { parsePrometheusText, valueOf } from '../support/prometheus-text.js';
 import { approveInSlack, createGate, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
+import { eventually } from '../support/slack.js';
 
 let t: ExecutionApp;
 beforeAll(async () => {
@@ -92,6 +93,23 @@ describe('metrics and statistics count what happened, once, with bounded labels'
     dead.disconnect();
     expect(outcome).toBe('served');
   }, 30_000);
+
+  test('an expiry in review and one after approval (never redeemed) are told apart', async () => {
+    await t.app.admin.stats.flush();
+    t.clock.advance(20 * 86_400_000); // a day of its own
+    const undecided = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
+    const unredeemed = await createGate(t, 'iam-agent', example('iam-attach-admin-policy'));
+    await approveInSlack(t, unredeemed.id, SECURITY);
+    t.clock.advance(2 * 86_400_000);
+    await t.app.ctx.store.get(undecided.id, t.clock.now());
+    await t.app.ctx.store.get(unredeemed.id, t.clock.now());
+    await eventually(async () => {
+      await t.app.admin.stats.flush();
+      return (await t.app.admin.stats.window(1)).all.expired === 2;
+    }, 5_000);
+    const totals = buildReport(await t.app.admin.stats.window(1)).totals;
+    expect({ expired: totals.expired, reviewExpired: totals.reviewExpired }).toEqual({ expired: 2, reviewExpired: 1 });
+  });
 
   test('actions under a catalog family (iam.*) are labelled by the family: agents cannot mint label values', async () => {
     await t.app.admin.stats.flush();

@@ -39,6 +39,8 @@ export const COUNTERS = [
   'approved',
   'denied',
   'expired',
+  /** Expired while waiting for review (the rest of `expired`: approved, never redeemed in time). */
+  'review_expired',
   'invalidated',
   'cancelled',
   'break_glass',
@@ -104,6 +106,7 @@ export function countsOf(change: GateChange, action: string): Array<[string, Cou
   if (event === 'vote') return out;
   const counter = OUTCOME_OF[event];
   if (counter) add(counter);
+  if (event === 'expire' && change.from === 'pending_review') add('review_expired');
   if (event === 'deny' && HIGH.has(gate.decision.risk.level)) add('high_risk_denied');
   return out;
 }

@@ -127,6 +127,7 @@ export class AppHome implements GateObserver {
         ...(report.totals.medianLatencyMs !== undefined ? { medianLatencyMs: report.totals.medianLatencyMs } : {}),
         denied: report.totals.denied,
         expired: report.totals.expired,
+        reviewExpired: report.totals.reviewExpired,
         drift: report.totals.drift,
         breakGlass: report.totals.breakGlass,
         myApprovals: mine?.approve ?? 0,

@@ -17,6 +17,8 @@ export interface ReportRow {
   denied: number;
   rejected: number;
   expired: number;
+  /** Of `expired`: the review window ran out (the rest were approved but not redeemed in time). */
+  reviewExpired: number;
   drift: number;
   breakGlass: number;
   /** Observe mode: requests that enforce mode would have sent to review, and the approval clicks that would take. */
@@ -56,6 +58,7 @@ function row(action: string, c: Counts, latencies: readonly number[]): ReportRow
     denied: c.denied,
     rejected: c.reject,
     expired: c.expired,
+    reviewExpired: c.review_expired ?? 0,
     drift: c.invalidated,
     breakGlass: c.break_glass,
     shadowReviews: c.shadow_review,
@@ -94,8 +97,8 @@ export function humanDuration(ms: number | undefined): string {
 
 /** The report as a fixed-width table (CLI). */
 export function renderReportText(r: Report): string {
-  const head = ['action', 'requests', 'human%', 'approved%', 'median', 'denied', 'rejected', 'drift', 'break-glass', 'shadow reviews', 'shadow clicks'];
-  const cells = (x: ReportRow) => [x.action, String(x.requests), pct(x.reviewShare), pct(x.approvalRate), humanDuration(x.medianLatencyMs), String(x.denied), String(x.rejected), String(x.drift), String(x.breakGlass), String(x.shadowReviews), String(x.shadowClicks)];
+  const head = ['action', 'requests', 'human%', 'approved%', 'median', 'denied', 'rejected', 'expired', 'drift', 'break-glass', 'shadow reviews', 'shadow clicks'];
+  const cells = (x: ReportRow) => [x.action, String(x.requests), pct(x.reviewShare), pct(x.approvalRate), humanDuration(x.medianLatencyMs), String(x.denied), String(x.rejected), String(x.expired), String(x.drift), String(x.breakGlass), String(x.shadowReviews), String(x.shadowClicks)];
   const table = [head, ...r.rows.map(cells), cells(r.totals)];
   const widths = head.map((_, i) => Math.max(...table.map((t) => t[i]!.length)));
   const line = (t: string[]) => t.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
