@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { gateKeys } from '../../src/adapters/redis/keys.js';
-import { auditCommand, type AuditIo } from '../../src/cli/audit.js';
+import { auditCommand } from '../../src/cli/audit.js';
 import { example } from '../support/gates.js';
-import { testRedisUrl } from '../support/redis.js';
+import { runAuditCli } from '../support/audit-cli.js';
 import { eventually } from '../support/slack.js';
 import { approveInSlack, as, createGate, redeem, redeemedGate, SECURITY_REVIEWERS, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
@@ -19,11 +19,7 @@ afterAll(async () => {
   await t.close();
 });
 
-async function verify(): Promise<{ code: number; out: string }> {
-  let out = '';
-  const io: AuditIo = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, env: { REDIS_URL: testRedisUrl() }, now: Date.now };
-  return { code: await auditCommand(['verify'], io), out };
-}
+const verify = () => runAuditCli(auditCommand, ['verify']);
 
 const copiedUpTo = async (gateId: string) => Number((await t.redis.hget(AUDIT_KEYS.copied, gateId)) ?? '0');
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { gateKeys } from '../../src/adapters/redis/keys.js';
-import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
+import { auditCommand, traceCommand } from '../../src/cli/audit.js';
 import { example } from '../support/gates.js';
-import { testRedisUrl } from '../support/redis.js';
+import { runAuditCli } from '../support/audit-cli.js';
 import { createGate, redeem, SECURITY_REVIEWERS, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
 // A gate's state and its chain must agree: a state written around the scripts (by someone with
@@ -16,11 +16,7 @@ afterAll(async () => {
   await t.close();
 });
 
-async function cli(run: (args: string[], io: AuditIo) => Promise<number>, args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const io: AuditIo = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, env: { REDIS_URL: testRedisUrl() }, now: Date.now };
-  return { code: await run(args, io), out };
-}
+const cli = runAuditCli;
 
 async function forceApproved(gateId: string): Promise<void> {
   const [a, b] = SECURITY_REVIEWERS;

@@ -4,9 +4,9 @@ import { GateRetention, RETIRABLE_STATES, RETIRED_EVENT } from '../../src/adapte
 import { POST_HOC_OPEN, postHocRecordKey } from '../../src/adapters/admin/post-hoc-reviews.js';
 import { gateKeys, RETIRE_INDEX } from '../../src/adapters/redis/keys.js';
 import { submitGate } from '../../src/app/submit-gate.js';
-import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
+import { auditCommand, traceCommand } from '../../src/cli/audit.js';
 import { example } from '../support/gates.js';
-import { testRedisUrl } from '../support/redis.js';
+import { runAuditCli } from '../support/audit-cli.js';
 import { eventually } from '../support/slack.js';
 import { as, createGate, introspect, redeemedGate, startExecutionApp, type ExecutionApp } from './execution-fixtures.js';
 
@@ -23,11 +23,7 @@ afterAll(async () => {
   await t.close();
 });
 
-async function cli(run: (args: string[], io: AuditIo) => Promise<number>, args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const io: AuditIo = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, env: { REDIS_URL: testRedisUrl() }, now: Date.now };
-  return { code: await run(args, io), out };
-}
+const cli = runAuditCli;
 
 /** A retention pass as the scheduled job runs it, on a clock `aheadMs` in the future. */
 function retention(aheadMs: number, retentionMs = 30 * DAY, batch?: number) {

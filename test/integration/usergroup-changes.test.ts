@@ -32,6 +32,13 @@ function removeFromGroup(group: string, who: string): string[] {
 const isAdmin = async (app: SlackTestApp, who: string) => (await command(app, who, '')).text.includes('you are one');
 
 describe('user group changes Slack announces take effect at once', () => {
+  test('an event that names no group is acknowledged and changes nothing', async () => {
+    expect(await isAdmin(t, 'marta')).toBe(true);
+    expect((await sendEvent(t, { type: 'subteam_members_changed', team_id: 'T0SANDBOX' })).status).toBe(200);
+    expect((await sendEvent(t, { type: 'subteam_updated', subteam: {} })).status).toBe(200);
+    expect(await isAdmin(t, 'marta')).toBe(true);
+  });
+
   test('a reviewer removed from the group loses their vote', async () => {
     const gate = await requestGate(t, 'customer-data-export', 'data-agent');
     expect(gate.state).toBe('pending_review');

@@ -39,6 +39,17 @@ async function pendingGate(review: Partial<NonNullable<Decision['review']>> = {}
   return id;
 }
 
+/** A gate requested for `ana.silva+deploybot@example.com` (no Slack user), the agent naming U_DAVID as the requester. */
+async function aliasGate(reviewers: ReadonlyMap<string, string | undefined>): Promise<string> {
+  const id = ids.gateId(T0);
+  const input = pendingGateInput(id, T0);
+  input.request.context.requester.email = 'ana.silva+deploybot@example.com';
+  input.request.context.requester.slackUserId = 'U_DAVID';
+  await store.create(input);
+  await store.setReviewers(id, reviewers);
+  return id;
+}
+
 const vote = (id: string, voter: string, v: 'approve' | 'deny' = 'approve', now = T0 + 1000, email?: string) =>
   store.vote(id, { voter, vote: v, now, ...(email ? { voterEmail: email } : {}), ...(v === 'deny' ? { reason: 'not now' } : {}) });
 
@@ -55,12 +66,7 @@ describe('dual control in one script', () => {
 
   test('the requester cannot approve under an alias: a +tag on either email, or the Slack id the agent sent', async () => {
     // Requested for ana.silva+deploybot@example.com, whose Slack id could not be resolved; the agent named U_DAVID as the requester's Slack id.
-    const id = ids.gateId(T0);
-    const input = pendingGateInput(id, T0);
-    input.request.context.requester.email = 'ana.silva+deploybot@example.com';
-    input.request.context.requester.slackUserId = 'U_DAVID';
-    await store.create(input);
-    await store.setReviewers(id, new Map([...REVIEWERS, ['U_DAVID', 'payments']]));
+    const id = await aliasGate(new Map([...REVIEWERS, ['U_DAVID', 'payments']]));
     await expect(vote(id, 'U_ANA', 'approve', T0 + 1, 'ana.silva@example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
     await expect(vote(id, 'U_ANA', 'approve', T0 + 1, 'Ana.Silva+other@Example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
     await expect(vote(id, 'U_DAVID', 'approve', T0 + 1, 'david@example.com')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL' });
@@ -101,12 +107,7 @@ describe('dual control in one script', () => {
 
   test('without the voter\'s email, a requester Slack id only the agent vouches for does not tell them apart (fail closed)', async () => {
     // The agent named U_DAVID; the requester's email resolved to nobody, so the note holds the agent's id.
-    const id = ids.gateId(T0);
-    const input = pendingGateInput(id, T0);
-    input.request.context.requester.email = 'ana.silva+deploybot@example.com';
-    input.request.context.requester.slackUserId = 'U_DAVID';
-    await store.create(input);
-    await store.setReviewers(id, REVIEWERS);
+    const id = await aliasGate(REVIEWERS);
     await store.annotate(id, 'requesterSlackId', 'U_DAVID');
     await expect(vote(id, 'U_ANA')).rejects.toMatchObject({ code: 'ERR_SELF_APPROVAL', details: { identity: 'unknown' } });
     expect((await vote(id, 'U_ALICE', 'approve', T0 + 1000, 'alice@example.com')).kind).toBe('counted');

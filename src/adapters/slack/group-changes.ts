@@ -88,11 +88,12 @@ export class GroupChanges {
   /** Listens for Slack's user group events on this app. */
   register(app: App): void {
     app.event('subteam_members_changed', async ({ event }) => {
-      await this.changed(event.subteam_id);
+      // An event without a group id names nothing to forget.
+      if (typeof event.subteam_id === 'string' && event.subteam_id !== '') await this.changed(event.subteam_id);
     });
     app.event('subteam_updated', async ({ event }) => {
       const id = event.subteam?.id;
-      if (typeof id === 'string') await this.changed(id);
+      if (typeof id === 'string' && id !== '') await this.changed(id);
     });
   }
 
