@@ -15,6 +15,8 @@ commands:
                                     3 rejected, 4 denied, 5 expired, 6 cancelled/invalidated,
                                     7 still pending at --timeout, 1 error (request --help)
   audit verify                      check the audit chains; names a modified, removed or reordered entry
+  audit head                        print the chain's current head (<pos>:<hash>) to keep elsewhere
+  audit archive --out <file>        move the oldest retired records out of Redis ([--before 30d])
   audit export --since <time>       write the audit chain as NDJSON ([--out file]; time: ISO or 24h, 7d)
   trace <gate>                      a gate's path: intent → session → decision → approvals → grant → calls
   report [--days N] [--json]        per action: review needed, approval rate, latency, drift, observe cost
