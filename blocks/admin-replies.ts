@@ -50,6 +50,8 @@ export const ADMIN_USAGE = [
   ['policy test', 'run the policy test cases'],
   ['break-glass <gate> <justification>', 'approve a waiting gate without its reviewers (where policy permits); the security channel is told and two people review it afterwards'],
   ['cancel <gate> [reason]', 'withdraw a gate'],
+  ['deliveries', 'agent callbacks that ran out of attempts (parked)'],
+  ['deliveries replay <gate>', 'send a gate’s parked callbacks again'],
 ] as const;
 
 /** Usage help; `problem` says what was wrong with the input, when something was. */

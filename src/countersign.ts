@@ -29,6 +29,7 @@ import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
 import { DEFAULT_BACKGROUND_OPTIONS, startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
+import type { QueueName } from './adapters/queue/names.js';
 import { checkDatabase } from './adapters/redis/database.js';
 import { settleWithin } from './adapters/redis/settle-within.js';
 import { startAdmin, startRecorders, type AdminOptions, type AdminWiring } from './adapters/admin/wiring.js';
@@ -135,7 +136,12 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     actionLabel: actionLabelFor((action) => policy.current().index.action(action)?.entry.id),
     retentionMs: retentionMs(config),
   });
-  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, options.background);
+  // The counters live with the admin side, made next; failures before then go uncounted.
+  let countJobFailure: ((queue: QueueName, parked: boolean) => void) | undefined;
+  const background = await startBackground(
+    { redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention, jobFailed: (queue, parked) => countJobFailure?.(queue, parked) },
+    options.background,
+  );
   ctx.observers.push(...background.observers);
   const admin = await startAdmin(
     {
@@ -148,11 +154,17 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
       logger,
       slack: slack && slackApp ? { app: slackApp, writes: slack.writes, directory: slack.directory } : undefined,
       recorders,
+      deliveries: {
+        list: (start, end) => background.listParkedDeliveries(start, end),
+        count: () => background.countParkedDeliveries(),
+        replayOf: (gateId) => background.replayParkedDeliveriesOf(gateId),
+      },
     },
     options.admin,
   );
   ctx.observers.push(...admin.observers);
   ctx.metrics ??= admin.metrics;
+  countJobFailure = (queue, parked) => admin.metrics.jobFailed(queue, parked);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
 
   const keyRing: GrantKeys = config.COUNTERSIGN_KEYS

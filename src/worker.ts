@@ -97,7 +97,10 @@ export async function startWorkers(options: {
     ctx.observers.push(broker);
     slack = { broker, writes, directory };
   }
-  const background = await startBackground({ redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention }, { ...options.background, runWorkers: true });
+  const background = await startBackground(
+    { redis, ctx, env, logger, policy: () => policy.current(), slack, retention: recorders.retention, jobFailed: (queue, parked) => metrics.jobFailed(queue, parked) },
+    { ...options.background, runWorkers: true },
+  );
   ctx.observers.push(...background.observers);
   if (slack && background.outbox) slack.broker.routeWritesThrough(background.outbox);
   process.on('SIGHUP', () => {

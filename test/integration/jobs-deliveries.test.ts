@@ -14,6 +14,14 @@ afterAll(async () => {
 });
 
 /** An agent asks through HTTP (with its callback URL) and then withdraws: one state change to deliver. */
+/** countersign_job_failures_total for one queue and outcome, read from GET /metrics. */
+async function jobFailures(queue: string, outcome: 'retry' | 'parked'): Promise<number> {
+  const text = await (await fetch(`${t.app.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`countersign_job_failures_total{queue="${queue}",outcome="${outcome}"} `));
+  if (!line) throw new Error(`no countersign_job_failures_total for ${queue}/${outcome} in /metrics`);
+  return Number(line.split(' ')[1]);
+}
+
 async function requestAndCancel(agent: string, callbackUrl: string): Promise<string> {
   const created = await signedCall(t.app.url, agent, t.secrets[agent]!, 'POST', '/v1/gates', {
     json: { ...example('iam-attach-admin-policy'), delivery: { callbackUrl } },
@@ -70,11 +78,16 @@ describe('signed callbacks', () => {
     let up = false;
     endpoint = await startAgentEndpoint(() => ({ status: up ? 204 : 503 }));
     endpoints.push(endpoint);
+    const before = { retry: await jobFailures('deliveries', 'retry'), parked: await jobFailures('deliveries', 'parked') };
     const id = await requestAndCancel('iam-agent', endpoint.url);
     // Execution: three attempts, then parked.
     const parked = await eventually(async () => (await t.app.background.listParkedDeliveries()).find((p) => p.gateId === id), 5_000);
     expect(parked).toMatchObject({ event: 'cancel', attempts: 3, failedReason: 'callback answered HTTP 503' });
     expect(endpoint.received).toHaveLength(3);
+    // Operators see it: two failures retried, one parked (an alert can watch the parked count).
+    await eventually(async () => (await jobFailures('deliveries', 'parked')) === before.parked + 1, 2_000);
+    expect(await jobFailures('deliveries', 'retry')).toBe(before.retry + 2);
+    expect(await jobFailures('slack', 'parked')).toBe(0);
     // The endpoint is back; an admin replays.
     up = true;
     expect(await t.app.background.replayParkedDelivery(parked.jobId)).toBe(true);

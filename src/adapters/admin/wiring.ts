@@ -14,7 +14,7 @@ import { PrometheusMetrics } from '../metrics/prometheus.js';
 import type { PolicyStore } from '../policy/load.js';
 import { AdminDirectory } from '../slack/admin-directory.js';
 import { AppHome } from '../slack/app-home.js';
-import { registerCommands } from '../slack/commands.js';
+import { registerCommands, type ParkedDeliveries } from '../slack/commands.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
 import type { SlackApp } from '../slack/slack-app.js';
 import { SecurityChannel } from '../slack/security-channel.js';
@@ -50,6 +50,8 @@ export interface AdminDeps {
   adminGroup: string | undefined;
   logger: Logger;
   slack?: { app: SlackApp; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
+  /** Parked agent callbacks, for `/countersign deliveries`. */
+  deliveries?: ParkedDeliveries | undefined;
   /** The process's recorders, when made before (see startRecorders); made here otherwise. */
   recorders?: Recorders;
 }
@@ -125,6 +127,7 @@ export async function startAdmin(deps: AdminDeps, overrides: Partial<AdminOption
       stats,
       policyDir: deps.policyDir,
       refreshHome: (user) => homeRef.refresh(user),
+      ...(deps.deliveries ? { deliveries: deps.deliveries } : {}),
     });
   }
   const reminders = security

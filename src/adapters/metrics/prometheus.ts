@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GateChange, GateObserver, MetricsPort } from '../../app/ports.js';
 import { HUMAN_SHARE_SMELL, humanShare } from '../../app/admin/report.js';
 import type { StatsWindow } from './gate-stats.js';
+import { QUEUE, type QueueName } from '../queue/names.js';
 
 /** Kinds of bypass attempt that are always exported, even at zero (DESIGN.md, "Dual control"). */
 export const BYPASS_KINDS = ['self_approval', 'owner_approval', 'non_reviewer', 'replay', 'late_vote', 'closed_gate_vote', 'bad_signature'] as const;
@@ -33,6 +34,7 @@ export class PrometheusMetrics implements MetricsPort, GateObserver {
   private readonly bypass: Counter<'kind'>;
   private readonly actions: Counter<'needed_human'>;
   private readonly shadow: Counter<'action' | 'would'>;
+  private readonly jobFailures: Counter<'queue' | 'outcome'>;
 
   constructor(private readonly deps: PrometheusMetricsDeps) {
     const registers = [this.registry];
@@ -56,7 +58,14 @@ export class PrometheusMetrics implements MetricsPort, GateObserver {
     this.bypass = new Counter({ name: 'countersign_bypass_attempts_total', help: 'Refused attempts to get around dual control or authentication, by kind', labelNames: ['kind'], registers });
     this.actions = new Counter({ name: 'countersign_actions_total', help: 'Every gate request, by whether it needed a human', labelNames: ['needed_human'], registers });
     this.shadow = new Counter({ name: 'countersign_shadow_decisions_total', help: 'Observe-mode requests by what enforce mode would have decided', labelNames: ['action', 'would'], registers });
+    this.jobFailures = new Counter({
+      name: 'countersign_job_failures_total',
+      help: 'Background job attempts that failed, by queue (timers, revalidation, deliveries, slack): retry (another attempt follows) or parked (no attempt left; Slack writes and agent callbacks are then missing)',
+      labelNames: ['queue', 'outcome'],
+      registers,
+    });
     for (const kind of BYPASS_KINDS) this.bypass.inc({ kind }, 0);
+    for (const queue of Object.values(QUEUE)) for (const outcome of ['retry', 'parked']) this.jobFailures.inc({ queue, outcome }, 0);
     for (const needed of ['true', 'false']) this.actions.inc({ needed_human: needed }, 0);
 
     const window = deps.window;
@@ -92,6 +101,11 @@ export class PrometheusMetrics implements MetricsPort, GateObserver {
 
   bypassAttempt(kind: string): void {
     this.bypass.inc({ kind });
+  }
+
+  /** A background job's attempt failed; `parked` when it will not be tried again. */
+  jobFailed(queue: QueueName, parked: boolean): void {
+    this.jobFailures.inc({ queue, outcome: parked ? 'parked' : 'retry' });
   }
 
   gateChanged(change: GateChange): void {

@@ -13,6 +13,7 @@ import {
   DEFAULT_DELIVERY_OPTIONS,
   GateDeliveries,
   listParkedDeliveries,
+  replayParkedDeliveriesOf,
   replayParkedDelivery,
   runDelivery,
   type DeliveryJobData,
@@ -105,6 +106,8 @@ export interface BackgroundDeps {
   slack?: { broker: SlackBroker; writes: SlackWrites; directory: ReviewerDirectory } | undefined;
   /** Retires finished gates past their retention (absent when gates are kept forever). */
   retention?: { retireDue(): Promise<RetireReport> } | undefined;
+  /** Told of every failed job attempt (for the failure counter in /metrics). */
+  jobFailed?: ((queue: QueueName, parked: boolean) => void) | undefined;
 }
 
 export type RevalidateNowResult = RevalidationOutcome | { kind: 'unreachable'; reason: string };
@@ -125,7 +128,10 @@ export interface Background {
    */
   revalidateNow(gateId: string): Promise<RevalidateNowResult>;
   listParkedDeliveries(start?: number, end?: number): Promise<ParkedDelivery[]>;
+  countParkedDeliveries(): Promise<number>;
   replayParkedDelivery(jobId: string): Promise<boolean>;
+  /** Sends every parked delivery of a gate again; how many there were. */
+  replayParkedDeliveriesOf(gateId: string): Promise<number>;
   /**
    * Stops taking work, lets running jobs finish, closes the queues: all by `deadline` (epoch
    * ms; default closeTimeoutMs from now), each step given at least half a second.
@@ -232,6 +238,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
         if (!job) return;
         // An UnrecoverableError (no secret, a refused destination) ends the job before its attempts run out.
         const parked = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+        deps.jobFailed?.(worker.name as QueueName, parked);
         logger.warn(
           { queue: worker.name, jobId: job.id, gateId: (job.data as { gateId?: string }).gateId, attempt: job.attemptsMade, parked, err: err.message },
           parked ? 'job failed for good' : 'job failed; will retry',
@@ -265,7 +272,12 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
       }
     },
     listParkedDeliveries: (start, end) => listParkedDeliveries(queues.deliveries, start, end),
+    countParkedDeliveries: () => queues.deliveries.getFailedCount(),
     replayParkedDelivery: (id) => replayParkedDelivery(queues.deliveries, id),
+    async replayParkedDeliveriesOf(gateId) {
+      const gate = await ctx.store.read(gateId);
+      return gate ? replayParkedDeliveriesOf(queues.deliveries, gateId, gate.version) : 0;
+    },
     async close(deadline = Date.now() + options.closeTimeoutMs) {
       const left = () => Math.max(MIN_CLOSE_STEP_MS, deadline - Date.now());
       // Running jobs get until the deadline. Worker.close(true) cannot cut that short once a

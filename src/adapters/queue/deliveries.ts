@@ -133,6 +133,18 @@ export async function listParkedDeliveries(queue: Queue<DeliveryJobData>, start 
   }));
 }
 
+/**
+ * Sends again every parked delivery of one gate, oldest version first (versions 1 to
+ * `lastVersion`: a gate's deliveries are one job per version). Returns how many were parked.
+ */
+export async function replayParkedDeliveriesOf(queue: Queue<DeliveryJobData>, gateId: string, lastVersion: number): Promise<number> {
+  let replayed = 0;
+  for (let version = 1; version <= lastVersion; version += 1) {
+    if (await replayParkedDelivery(queue, jobId.deliver(gateId, version))) replayed += 1;
+  }
+  return replayed;
+}
+
 /** Sends a parked delivery again, with a fresh set of attempts. False when no such parked job. */
 export async function replayParkedDelivery(queue: Queue<DeliveryJobData>, id: string): Promise<boolean> {
   const job = await queue.getJob(id);

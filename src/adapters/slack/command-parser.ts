@@ -16,10 +16,12 @@ export type ParsedCommand =
   | { kind: 'stats'; days: number }
   | { kind: 'break-glass'; gateId: string; justification: string }
   | { kind: 'cancel'; gateId: string; reason?: string }
-  | { kind: 'review'; gateId: string; verdict: 'ok' | 'concern'; note: string };
+  | { kind: 'review'; gateId: string; verdict: 'ok' | 'concern'; note: string }
+  | { kind: 'deliveries' }
+  | { kind: 'deliveries-replay'; gateId: string };
 
 /** Commands that change something: admins only. */
-export const ADMIN_ONLY: ReadonlySet<ParsedCommand['kind']> = new Set(['mode', 'freeze', 'unfreeze', 'break-glass', 'cancel']);
+export const ADMIN_ONLY: ReadonlySet<ParsedCommand['kind']> = new Set(['mode', 'freeze', 'unfreeze', 'break-glass', 'cancel', 'deliveries', 'deliveries-replay']);
 
 /** `policy reload` and `policy test` are admin commands; `policy version` is not. */
 export function needsAdmin(c: ParsedCommand): boolean {
@@ -109,6 +111,12 @@ export function parseCommand(text: string): ParsedCommand {
       const note = rest(2);
       if ((verdict !== 'ok' && verdict !== 'concern') || !note) return { kind: 'usage', problem: '`review <gate> ok|concern <note>`: a verdict and a note' };
       return { kind: 'review', gateId: g.gateId, verdict, note };
+    }
+    case 'deliveries': {
+      if (words.length === 0) return { kind: 'deliveries' };
+      if (words[0]!.toLowerCase() !== 'replay' || words.length > 2) return { kind: 'usage', problem: '`deliveries` lists parked agent callbacks; `deliveries replay <gate>` sends a gate\'s again' };
+      const g = gate(words[1], '`deliveries replay <gate>`');
+      return 'problem' in g ? { kind: 'usage', problem: g.problem } : { kind: 'deliveries-replay', gateId: g.gateId };
     }
     default:
       return { kind: 'usage', problem: `unknown command "${verb.slice(0, 30)}"` };

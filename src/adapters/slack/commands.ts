@@ -1,6 +1,6 @@
 import type { App, SlashCommand } from '@slack/bolt';
 import { renderGate, renderHelp, renderNotAdmin, renderPending, replyText } from '../../../blocks/admin-replies.js';
-import { escapeMrkdwn } from '../../../blocks/format.js';
+import { code, escapeMrkdwn, escapeTruncate } from '../../../blocks/format.js';
 import type { Message } from '../../../blocks/types.js';
 import type { AdminActor, AdminContext } from '../../app/admin/admin-context.js';
 import { adminCancel } from '../../app/admin/admin-cancel.js';
@@ -14,6 +14,7 @@ import { mailboxOf } from '../../core/mailbox.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
 import type { HomeIndex } from '../admin/home-index.js';
 import type { GateStats } from '../metrics/gate-stats.js';
+import type { ParkedDelivery } from '../queue/deliveries.js';
 import type { AdminDirectory } from './admin-directory.js';
 import { needsAdmin, parseCommand, type ParsedCommand } from './command-parser.js';
 import { commandRefusal } from './command-refusals.js';
@@ -30,11 +31,21 @@ export interface CommandDeps {
   policyDir: string;
   /** Called after an action that changes what a person's App Home shows. */
   refreshHome?: (user: string) => void;
+  /** Parked agent callbacks (absent where no queue is at hand). */
+  deliveries?: ParkedDeliveries;
   /** How long an answer may take to come with the acknowledgement (default 2 s). */
   ackWithinMs?: number;
 }
 
+/** What `deliveries` needs of the delivery queue. */
+export interface ParkedDeliveries {
+  list(start: number, end: number): Promise<ParkedDelivery[]>;
+  count(): Promise<number>;
+  replayOf(gateId: string): Promise<number>;
+}
+
 const PENDING_LIST = 20;
+const PARKED_LIST = 20;
 const pct = (v: number | undefined) => (v === undefined ? '—' : `${Math.round(v * 100)}%`);
 
 /**
@@ -168,12 +179,35 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
       const gate = await adminCancel(admin, { gateId: c.gateId, actor, ...(c.reason ? { reason: c.reason } : {}) });
       return replyText(gate.state === 'cancelled' ? `:no_entry_sign: Gate \`${gate.id}\` is cancelled.` : `Gate \`${gate.id}\` is ${gate.state}.`);
     }
+    case 'deliveries':
+      return replyText(await parkedText(deps));
+    case 'deliveries-replay': {
+      if (!deps.deliveries) return replyText('This process has no delivery queue.');
+      const replayed = await deps.deliveries.replayOf(c.gateId);
+      if (replayed === 0) return replyText(`No parked callback of \`${c.gateId}\`. (\`/countersign deliveries\` lists the parked ones.)`);
+      await admin.audit.admin({ event: 'admin', actor: `slack:${actor.slackId}`, at: now, command: 'deliveries replay', args: { gateId: c.gateId }, result: `replayed ${replayed}` });
+      return replyText(`:arrows_counterclockwise: Sent again: ${replayed} parked callback${replayed === 1 ? '' : 's'} of \`${c.gateId}\`, with a fresh set of attempts.`);
+    }
     case 'review': {
       const record = await reviewBreakGlass(admin, { gateId: c.gateId, actor, isAdmin, verdict: c.verdict, note: c.note });
       const missing = Math.max(0, 2 - record.reviews.length);
       return replyText(`:white_check_mark: Your review of the break-glass on \`${c.gateId}\` is recorded (${c.verdict}). ${missing === 0 ? 'The post-hoc review is complete.' : `${missing} more needed.`}`);
     }
   }
+}
+
+async function parkedText(deps: CommandDeps): Promise<string> {
+  if (!deps.deliveries) return 'This process has no delivery queue.';
+  const [total, parked] = await Promise.all([deps.deliveries.count(), deps.deliveries.list(0, PARKED_LIST - 1)]);
+  if (total === 0) return ':white_check_mark: No agent callback is parked.';
+  const lines = parked.map(
+    (p) =>
+      `• \`${p.gateId}\` ${code(p.event, 40)} to ${code(p.agentId, 70)} at ${code(p.url, 200)}: ${p.attempts} attempts, last ${p.failedAt ? `<!date^${Math.floor(Date.parse(p.failedAt) / 1000)}^{date_short_pretty} {time}|${p.failedAt}>` : 'at an unknown time'}: ${escapeTruncate(p.failedReason, 200)}`,
+  );
+  return [
+    `*${total === 1 ? '1 agent callback is' : `${total} agent callbacks are`} parked*${total > parked.length ? ` (the newest ${parked.length} below)` : ''}. Send a gate's again once its agent answers: \`/countersign deliveries replay ${parked[0]!.gateId}\``,
+    ...lines,
+  ].join('\n');
 }
 
 function modeText(admin: AdminContext): string {

@@ -1,4 +1,4 @@
-import { jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { main } from '../../../src/cli/main.js';
 
 async function helpText(argv: string[]): Promise<{ code: number; out: string }> {
