@@ -24,7 +24,7 @@ import type { PolicyOverrides } from './core/policy/types.js';
 import { registerInteractions } from './adapters/slack/interactions.js';
 import { ReviewerDirectory } from './adapters/slack/reviewer-directory.js';
 import { GroupChanges } from './adapters/slack/group-changes.js';
-import { pendingReviewIds } from './adapters/admin/home-index.js';
+import { reviewedOpenIds } from './adapters/admin/home-index.js';
 import { SlackBroker } from './adapters/slack/slack-broker.js';
 import { createSlackApp, type SlackApp } from './adapters/slack/slack-app.js';
 import { SlackWrites } from './adapters/slack/slack-writes.js';
@@ -117,11 +117,11 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
     ctx.observers.push(broker);
     registerInteractions(slackApp.app, { ctx, writes, directory });
     groupChanges = await GroupChanges.start(redis, [directory], logger, async (group) => {
-      await broker.groupChanged(group, await pendingReviewIds(redis));
+      await broker.groupChanged(group, await reviewedOpenIds(redis));
     });
     groupChanges.register(slackApp.app);
     policy.onReloaded(async (previous) => {
-      await broker.policyReloaded(previous, await pendingReviewIds(redis));
+      await broker.policyReloaded(previous, await reviewedOpenIds(redis));
     });
     slack = { app: slackApp, broker, writes, directory };
   } else {

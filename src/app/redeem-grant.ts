@@ -75,7 +75,7 @@ export async function redeemGrant(ctx: AppContext, grants: GrantPorts, input: Re
   // A gate read older than the gate makes the script ask for a grant once more; twice is enough.
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const now = ctx.now();
-    const { gate, auditTail } = await (attempt === 0 && input.read ? input.read : ctx.store.readForRedeem(input.gateId));
+    const { gate, auditTail, reviewers } = await (attempt === 0 && input.read ? input.read : ctx.store.readForRedeem(input.gateId));
     if (!gate || gate.agentId !== input.agent.id) {
       throw new CountersignError(ErrorCode.GateNotFound, `no gate ${input.gateId}`, { details: { gateId: input.gateId } });
     }
@@ -86,7 +86,7 @@ export async function redeemGrant(ctx: AppContext, grants: GrantPorts, input: Re
     if (redeemable) {
       const current = ctx.decide(gate.request, gate.agentId, now);
       policyNow = current.policyVersion;
-      refuseIfTightened(ctx, gate, current);
+      refuseIfTightened(ctx, gate, current, reviewers);
       minted = await mintGrant(gate, {
         ring: grants.ring(),
         issuer: grants.issuer(),
@@ -191,7 +191,7 @@ const expiredError = (gate: Gate) =>
  * review whose quorum or team count the recorded approvals no longer meet, or break-glass no
  * longer allowed for a break-glassed gate.
  */
-export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolution'>, current: Decision): string | undefined {
+export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolution'>, current: Decision, reviewers: ReadonlyMap<string, string>): string | undefined {
   const stored = gate.decision;
   if (isStricter(current.outcome, stored.outcome)) {
     return `current policy decides ${current.outcome}${current.reason ? ` (${current.reason})` : ''} where it decided ${stored.outcome}`;
@@ -211,8 +211,16 @@ export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolu
   if (review.excludeAgentOwner && owner && approvals.some((v) => v.voter === owner)) {
     return "current policy excludes the agent's owner from approving, and the owner approved this gate";
   }
-  const teams = new Set(approvals.map((v) => v.team).filter(Boolean)).size;
-  if (approvals.length < review.quorum) return `current policy needs ${review.quorum} approvals; this gate has ${approvals.length}`;
+  // Only approvals of people still in the gate's reviewer set count: someone taken out of the
+  // set (reviewers.yaml, or the Slack user group) since approving no longer vouches for it.
+  const counted = approvals.filter((v) => reviewers.has(v.voter));
+  const teams = new Set(counted.map((v) => v.team).filter(Boolean)).size;
+  if (counted.length < review.quorum) {
+    const gone = approvals.length - counted.length;
+    return gone > 0
+      ? `current policy needs ${review.quorum} approvals; ${gone} of this gate's ${approvals.length} came from people no longer among its reviewers`
+      : `current policy needs ${review.quorum} approvals; this gate has ${approvals.length}`;
+  }
   if (review.distinctTeams > 1 && teams < review.distinctTeams) {
     return `current policy needs approvals from ${review.distinctTeams} teams; this gate has ${teams}`;
   }
@@ -225,8 +233,8 @@ export function policyTightening(gate: Pick<Gate, 'decision' | 'votes' | 'resolu
  * verdict can loosen again (a freeze ends, an override is lifted) and the execution window
  * already bounds how long the gate can wait. Every redeem re-checks, so nothing slips through.
  */
-function refuseIfTightened(ctx: AppContext, gate: Gate, current: Decision): void {
-  const why = policyTightening(gate, current);
+function refuseIfTightened(ctx: AppContext, gate: Gate, current: Decision, reviewers: ReadonlyMap<string, string>): void {
+  const why = policyTightening(gate, current, reviewers);
   if (why === undefined) return;
   ctx.logger.warn(
     { gateId: gate.id, agentId: gate.agentId, event: 'redeem_refused', reason: 'policy_tightened', policyVersion: current.policyVersion, rules: current.rules.map((r) => r.rule) },

@@ -10,12 +10,24 @@ const PENDING_SCAN = 5_000;
  * the store's deadline index (each checked against its gate's state).
  */
 export async function pendingReviewIds(redis: Redis): Promise<string[]> {
+  return idsInState(redis, (state) => state === 'pending_review');
+}
+
+/**
+ * Gates whose reviewers still matter: waiting for review (they may vote) or approved and not
+ * yet redeemed (redeem counts only approvals of people still among the reviewers).
+ */
+export async function reviewedOpenIds(redis: Redis): Promise<string[]> {
+  return idsInState(redis, (state) => state === 'pending_review' || state === 'approved');
+}
+
+async function idsInState(redis: Redis, wanted: (state: string | null) => boolean): Promise<string[]> {
   const candidates = await redis.zrange(DEADLINE_INDEX, 0, PENDING_SCAN - 1);
   if (candidates.length === 0) return [];
   const tx = redis.pipeline();
   for (const id of candidates) tx.hget(gateKeys(id).gate, 'state');
-  const states = ((await tx.exec()) ?? []).map(([, v]) => v);
-  return candidates.filter((_, i) => states[i] === 'pending_review');
+  const states = ((await tx.exec()) ?? []).map(([, v]) => v as string | null);
+  return candidates.filter((_, i) => wanted(states[i] ?? null));
 }
 
 /** Candidates checked per round when listing one reviewer's queue. */

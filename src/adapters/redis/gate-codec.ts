@@ -35,8 +35,11 @@ export function auditArgs(entry: AuditEntry, ...between: Array<string | number>)
   return [json, ...between, digest];
 }
 
-/** What read-gate-4.lua answers: the gate's hashes as flat field/value lists, and the chain's last link. */
-export type GateReadReply = [string[], string[], string[], string | null];
+/**
+ * What read-gate-5.lua answers: the gate's hashes as flat field/value lists and, for a redeem,
+ * the chain's last link and the reviewer set (user id, team label, …).
+ */
+export type GateReadReply = [string[], string[], string[], (string | null)?, string[]?];
 
 /** A flat HGETALL list as an object. */
 function fieldsOf(flat: string[] | undefined): Record<string, string> {
@@ -46,7 +49,7 @@ function fieldsOf(flat: string[] | undefined): Record<string, string> {
   return out;
 }
 
-/** The gate from the reply of read-gate-4.lua (undefined when there is none). */
+/** The gate from the reply of read-gate-5.lua (undefined when there is none). */
 export function gateOf(reply: GateReadReply): Gate | undefined {
   const fields = fieldsOf(reply[0]);
   if (!fields.record) return undefined;

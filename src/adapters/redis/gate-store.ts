@@ -308,15 +308,18 @@ export class GateStore {
   }
 
   /** A gate as stored and its audit chain's tail, read together in one step. */
-  async readForRedeem(id: string): Promise<{ gate: Gate | undefined; auditTail: AuditTail | undefined }> {
+  async readForRedeem(id: string): Promise<{ gate: Gate | undefined; auditTail: AuditTail | undefined; reviewers: Map<string, string> }> {
     const reply = await this.readGate(id, true);
     const link = reply[3] ? (JSON.parse(reply[3]) as AuditLink) : undefined;
-    return { gate: gateOf(reply), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined };
+    const reviewers = new Map<string, string>();
+    const flat = reply[4] ?? [];
+    for (let i = 0; i + 1 < flat.length; i += 2) reviewers.set(flat[i]!, flat[i + 1]!);
+    return { gate: gateOf(reply), auditTail: link ? { hash: link.hash, seq: link.seq } : undefined, reviewers };
   }
 
   private async readGate(id: string, withTail: boolean): Promise<GateReadReply> {
     const keys = gateKeys(id);
-    return (await runScript(this.redis, 'read-gate-4', [keys.gate, keys.votes, keys.notes, keys.audit], [withTail ? 1 : 0])) as unknown as GateReadReply;
+    return (await runScript(this.redis, 'read-gate-5', [keys.gate, keys.votes, keys.notes, keys.audit, keys.reviewers], [withTail ? 1 : 0])) as unknown as GateReadReply;
   }
 
   private async auditTail(id: string): Promise<AuditTail | undefined> {

@@ -85,43 +85,51 @@ export class SlackBroker implements GateObserver {
   }
 
   /**
-   * A Slack user group's members changed: each of these gates still waiting for review whose
-   * reviewer set, or the set it was escalated to, draws on the group gets its reviewers again
-   * from the sets' members now (the group was forgotten by the directory, so they are read from
-   * Slack). Someone removed from the group can no longer vote on it; votes already cast stay.
-   * Returns the gates updated.
+   * A Slack user group's members changed: each of these gates (waiting for review, or approved
+   * and not yet redeemed) whose reviewer set, or the set it was escalated to, draws on the group
+   * gets its reviewers again from the sets' members now (the group was forgotten by the
+   * directory, so they are read from Slack). Someone removed from the group can no longer vote,
+   * and their approval no longer counts when the gate is redeemed. Returns the gates updated.
    */
-  async groupChanged(group: string, pendingIds: readonly string[]): Promise<string[]> {
-    return this.refreshReviewers(pendingIds, (set) => set.usergroups.some((g) => g.id === group), { usergroup: group });
+  async groupChanged(group: string, openIds: readonly string[]): Promise<string[]> {
+    return this.refreshReviewers(openIds, (set) => set.usergroups.some((g) => g.id === group), { usergroup: group });
   }
 
   /**
-   * The policy was reloaded: each of these gates waiting for review whose reviewer set (or
-   * escalation set) is defined differently now gets its reviewers from the new definition, so
-   * someone taken out of a set in `reviewers.yaml` can no longer vote on gates posted before.
+   * The policy was reloaded: each of these gates (waiting for review, or approved and not yet
+   * redeemed) whose reviewer set (or escalation set) is defined differently now gets its
+   * reviewers from the new definition, so someone taken out of a set in `reviewers.yaml` can no
+   * longer vote on gates posted before, nor release one they approved.
    */
-  async policyReloaded(previous: PolicySet, pendingIds: readonly string[]): Promise<string[]> {
+  async policyReloaded(previous: PolicySet, openIds: readonly string[]): Promise<string[]> {
     const changed = (set: ReviewerSet) => JSON.stringify(previous.reviewerSets.get(set.id)) !== JSON.stringify(set);
-    return this.refreshReviewers(pendingIds, changed, { policyVersion: this.deps.policy().version });
+    return this.refreshReviewers(openIds, changed, { policyVersion: this.deps.policy().version });
   }
 
-  private refreshReviewers(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
+  private refreshReviewers(openIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
     // One refresh at a time in this process: a slower one that read Slack earlier must not
     // write its older member list over a newer one.
-    const run = this.refreshing.then(() => this.refreshNow(pendingIds, affected, why));
+    const run = this.refreshing.then(() => this.refreshNow(openIds, affected, why));
     this.refreshing = run.catch(() => undefined);
     return run;
   }
 
-  private async refreshNow(pendingIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
+  private async refreshNow(openIds: readonly string[], affected: (set: ReviewerSet) => boolean, why: Record<string, string>): Promise<string[]> {
     const { store, logger } = this.deps;
     const updated: string[] = [];
-    for (const id of pendingIds) {
+    for (const id of openIds) {
       // Posted or not yet: a gate whose change record waits for its slot has reviewers already.
       const gate = await store.get(id, this.deps.now());
-      if (!gate || gate.state !== 'pending_review') continue;
+      if (!gate || (gate.state !== 'pending_review' && gate.state !== 'approved')) continue;
       if (!this.setsOf(gate).some(affected)) continue;
       const members = await this.reviewersOf(gate);
+      if (gate.state === 'approved') {
+        // Nobody votes any more; redeem counts the approvals of these members only.
+        await store.setReviewers(id, members);
+        updated.push(id);
+        logger.info({ gateId: id, ...why, reviewers: members.size }, 'reviewers of an approved gate updated');
+        continue;
+      }
       const dropped = await store.replaceReviewers(id, members, gate.reviewDeadline, nonVoters(gate));
       updated.push(id);
       logger.info({ gateId: id, ...why, reviewers: members.size, dropped }, 'reviewers of a waiting gate updated');
