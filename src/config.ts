@@ -10,10 +10,30 @@ const optionalNonEmpty = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const urlOf = (protocols: string[]) =>
-  z.url({ message: `must be a URL (${protocols.join(', ')})` }).refine((v) => protocols.includes(new URL(v).protocol), {
-    message: `must use ${protocols.join(' or ')}`,
+/** A URL with one of these schemes; `check` adds what else the variable needs of it. */
+const urlOf = (protocols: string[], check?: (url: URL) => string | undefined) =>
+  z.string().transform((value, ctx) => {
+    // Parsed here, once: a value URL cannot parse is an issue that names the variable, never a
+    // TypeError thrown past the schema.
+    const url = URL.parse(value);
+    if (!url) {
+      ctx.addIssue({ code: 'custom', message: `must be a URL (${protocols.join(', ')})` });
+      return z.NEVER;
+    }
+    const problem = protocols.includes(url.protocol) ? check?.(url) : `must use ${protocols.join(' or ')}`;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return value;
   });
+
+/** REDIS_URL: a database is named by number in the path, or not at all (ioredis reads any other path as database 0). */
+const redisUrlProblem = (url: URL) => (/^\/?$|^\/\d{1,5}$/.test(url.pathname) ? undefined : `must name a database by number (redis://host:6379/2) or none, not "${url.pathname}"`);
+
+/** COUNTERSIGN_PUBLIC_URL becomes every grant's issuer: no credentials, query or fragment in it. */
+const publicUrlProblem = (url: URL) =>
+  url.username || url.password ? 'must not carry credentials (it is the grant issuer)' : url.search || url.hash ? 'must not have a query or fragment (it is the grant issuer)' : undefined;
 
 /** True when the value is a usable Standard Webhooks secret (`whsec_<base64>`, long enough). */
 function isWebhookSecret(secret: string): boolean {
@@ -33,7 +53,7 @@ export const MIN_RETENTION_DAYS = 2;
 /** The environment variables Countersign reads (DESIGN.md, "Configuration"). */
 export const ConfigSchema = z
   .object({
-    REDIS_URL: optionalNonEmpty.pipe(urlOf(['redis:', 'rediss:']).optional()),
+    REDIS_URL: optionalNonEmpty.pipe(urlOf(['redis:', 'rediss:'], redisUrlProblem).optional()),
     // Digits only: `0x1F90`, `3e3` or an empty value (a template that rendered nothing) must not
     // become some port nobody checks.
     PORT: optionalNonEmpty.pipe(
@@ -60,7 +80,8 @@ export const ConfigSchema = z
     SLACK_API_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
     COUNTERSIGN_POLICIES: z.string().min(1).default('./policies'),
     COUNTERSIGN_KEYS: optionalNonEmpty,
-    COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
+    // Executors pin the issuer: `https://cs.example.com/` and `https://cs.example.com` are one.
+    COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:'], publicUrlProblem).transform((v) => v.replace(/\/+$/, '')).optional()),
     /** The Slack user group whose members may run admin commands (freeze, mode, break-glass …). */
     COUNTERSIGN_ADMIN_GROUP: optionalNonEmpty.pipe(
       z.string().regex(/^S[A-Z0-9]{2,20}$/, { message: 'must be a Slack user group id (S…)' }).optional(),

@@ -9,6 +9,7 @@ import { startCountersign, type Countersign } from './countersign.js';
 import { AgentNetworks } from './core/agent-networks.js';
 import { provideDevelopmentSecrets } from './dev-secrets.js';
 import { REDACT_PATHS } from './logger.js';
+import { connectRedis } from './adapters/redis/connect.js';
 import { startPrivateRedis, type PrivateRedis } from './adapters/redis/private-redis.js';
 import { DEMO_WORKSPACE, demoUser } from './sandbox/demo-workspace.js';
 import { readScenario, runScriptedAgent, type AgentEvent } from './sandbox/scripted-agent.js';
@@ -103,8 +104,7 @@ async function main(): Promise<void> {
       config = { ...config, COUNTERSIGN_AGENT_NETWORKS: AgentNetworks.publicAndLoopback };
       logger.warn('development mode: agent callback and revalidation URLs may also lead to loopback (set COUNTERSIGN_AGENT_NETWORKS to choose)');
     }
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
-    redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+    redis = connectRedis(redisUrl, logger);
     app = await startCountersign({ config, redis, logger, env });
     sandbox.setAppUrl(app.url);
 

@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
 import { loadConfig } from './config.js';
 import { AgentNetworks } from './core/agent-networks.js';
 import { isCountersignError } from './core/errors.js';
 import { createLogger } from './logger.js';
+import { connectRedis, whenReady } from './adapters/redis/connect.js';
 import { startPrivateRedis } from './adapters/redis/private-redis.js';
 import { quitWithin } from './adapters/redis/settle-within.js';
 import { startCountersign } from './countersign.js';
@@ -57,14 +57,12 @@ async function main(): Promise<void> {
     // unless HOST says otherwise.
     if (!process.env.HOST?.trim()) config = { ...config, HOST: '127.0.0.1' };
   }
-  // Auto-pipelining: the commands that concurrent requests issue in one turn of the event loop
-  // go to Redis in one write. Scripts are defined before traffic (see defineScripts); queues,
-  // job handlers and the audit chain use their own connections without it.
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  // Queues, job handlers and the audit chain use their own connections, made from this one.
+  const redis = connectRedis(redisUrl, logger);
 
   let app;
   try {
+    await whenReady(redis);
     app = await startCountersign({ config, redis, logger });
   } catch (err) {
     if (isCountersignError(err)) logger.fatal({ code: err.code, issues: err.issues }, err.message);

@@ -7,6 +7,7 @@ import { actionLabelFor } from './adapters/metrics/gate-stats.js';
 import { PolicyStore } from './adapters/policy/load.js';
 import { startBackground, type Background, type BackgroundOptions } from './adapters/queue/background.js';
 import { GateStore } from './adapters/redis/gate-store.js';
+import { connectRedis, whenReady } from './adapters/redis/connect.js';
 import { checkDatabase } from './adapters/redis/database.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { quitWithin } from './adapters/redis/settle-within.js';
@@ -135,10 +136,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger(config.LOG_LEVEL).child({ role: 'worker' });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const redis = connectRedis(config.REDIS_URL, logger);
   let workers: Workers;
   try {
+    await whenReady(redis);
     workers = await startWorkers({ config, redis, logger });
   } catch (err) {
     logger.fatal(isCountersignError(err) ? { code: err.code, issues: err.issues } : { err }, 'worker start failed');

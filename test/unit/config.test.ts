@@ -122,4 +122,25 @@ describe('configuration from the environment', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/invalid configuration:[\s\S]*PORT must be a port number/);
   }, 40_000);
+  test.each([
+    ['REDIS_URL', 'redis://127.0.0.1:99999'],
+    ['REDIS_URL', 'notaurl'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/abc'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/1.5'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/countersign'],
+    ['COUNTERSIGN_PUBLIC_URL', 'https://'],
+    ['COUNTERSIGN_PUBLIC_URL', 'https://user:pw@cs.example.com'],
+    ['COUNTERSIGN_PUBLIC_URL', 'https://cs.example.com/?x=1'],
+    ['COUNTERSIGN_PUBLIC_URL', 'https://cs.example.com/#f'],
+    ['SLACK_API_URL', 'http://[::1'],
+  ])('%s=%s is refused with the variable named', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name} `));
+  });
+
+  test('REDIS_URL may name a database by number; COUNTERSIGN_PUBLIC_URL loses a trailing slash (it is the grant issuer)', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://:p%40ss@127.0.0.1:6379/3' }).REDIS_URL).toBe('redis://:p%40ss@127.0.0.1:6379/3');
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal/' }).REDIS_URL).toBe('rediss://cache.internal/');
+    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com');
+    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/countersign/' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com/countersign');
+  });
 });

@@ -69,8 +69,14 @@ export function isStoreOutage(err: unknown): boolean {
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
     code === 'ETIMEDOUT' ||
-    /Connection is closed|Stream isn't writeable|LOADING|READONLY/.test(err.message)
+    /Connection is closed|Stream isn't writeable|LOADING|READONLY/.test(err.message) ||
+    isStoreTimeout(err)
   );
+}
+
+/** Redis did not answer in time (see COMMAND_TIMEOUT_MS): what was sent may still take effect. */
+function isStoreTimeout(err: Error): boolean {
+  return err.message === 'Command timed out';
 }
 
 /** Maps any thrown value to a problem. Unknown errors become a bare 500 without internals. */
@@ -79,7 +85,12 @@ export function toProblem(err: unknown, instance?: string): Problem {
     err instanceof CountersignError
       ? err
       : isStoreOutage(err)
-        ? new CountersignError(ErrorCode.StoreUnavailable, 'the store is unreachable; nothing was recorded, retry with the same Idempotency-Key')
+        ? new CountersignError(
+            ErrorCode.StoreUnavailable,
+            isStoreTimeout(err as Error)
+              ? 'the store did not answer in time; what was asked may still be recorded: retry with the same Idempotency-Key'
+              : 'the store is unreachable; nothing was recorded, retry with the same Idempotency-Key',
+          )
         : new CountersignError(ErrorCode.Internal, 'an internal error occurred');
   const kind = KINDS[known.code];
   const problem: Problem = {

@@ -150,11 +150,14 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
   // BullMQ needs `maxRetriesPerRequest: null` (its blocking reads must not give up), and gets no
   // auto-pipelining: ioredis can lose track of replies when an auto-pipeline meets commands it
   // defines on the fly (ioredis #1931), which ends the process.
-  const connection = deps.redis.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false });
+  // No command timeout either: blocking reads wait on purpose.
+  const connection = deps.redis.duplicate({ maxRetriesPerRequest: null, enableAutoPipelining: false, commandTimeout: undefined });
+  connection.on('error', (err: Error) => logger.warn({ err: err.message, connection: 'queues' }, 'redis connection error'));
   // The job handlers' own gate store, without auto-pipelining either: under a burst of expiries
   // it queued their round trips behind each other (bench/expiry.ts: p99 lateness 2.6 s with it,
   // 0.6 s without, at 1,667 expiries a second).
   const jobRedis = deps.redis.options.enableAutoPipelining ? deps.redis.duplicate({ enableAutoPipelining: false }) : deps.redis;
+  if (jobRedis !== deps.redis) jobRedis.on('error', (err: Error) => logger.warn({ err: err.message, connection: 'jobs' }, 'redis connection error'));
   const jobCtx: AppContext = jobRedis === deps.redis ? ctx : { ...ctx, store: ctx.store.withConnection(jobRedis) };
   const queueOptions = { connection, prefix: options.prefix };
   const queues = {
