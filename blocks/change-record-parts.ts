@@ -12,9 +12,34 @@ import type { Mrkdwn } from './types.js';
  * not fit is cut with "…" or summarised as "+N more".
  */
 
-/** Agent-supplied free text as shown: secrets masked, mrkdwn escaped, cut to `max`. */
+/** Every way of starting a new line that Slack (or a reader) honours. */
+const LINE_BREAKS = /\r\n|[\n\r\v\f\u0085\u2028\u2029]/;
+const LINE_BREAK_RUNS = /[ \t]*(?:\r\n|[\n\r\v\f\u0085\u2028\u2029])(?:[ \t]*(?:\r\n|[\n\r\v\f\u0085\u2028\u2029]))*[ \t]*/g;
+/** Most lines a quoted field keeps as lines; the rest are joined. */
+const QUOTED_LINES = 12;
+
+/**
+ * Agent-supplied free text as shown on one line: secrets masked, mrkdwn escaped, line breaks
+ * shown as ↵ (a line of its own could pass for one of the record's, "Approved by …"), cut to
+ * `max`.
+ */
 export function shown(raw: string, max: number): string {
-  return escapeTruncate(maskSecrets(raw).text, max);
+  return escapeTruncate(maskSecrets(raw).text.replace(LINE_BREAK_RUNS, ' ↵ '), max);
+}
+
+/**
+ * Agent-supplied free text that may run over lines, as a quote: every line starts with the
+ * quote bar, so none of it can pass for the record's own lines. At most `QUOTED_LINES` lines
+ * (the rest joined with ↵); cut to `max` before the bars are added.
+ */
+export function shownQuote(raw: string, max: number): string {
+  const lines = maskSecrets(raw).text.trim().split(LINE_BREAKS);
+  const kept = lines.length <= QUOTED_LINES ? lines : [...lines.slice(0, QUOTED_LINES - 1), lines.slice(QUOTED_LINES - 1).join(' ↵ ')];
+  const text = escapeTruncate(kept.join('\n'), max);
+  return text
+    .split('\n')
+    .map((line) => `>${line}`)
+    .join('\n');
 }
 
 /** Agent-supplied identifier as inline code, secrets masked. */

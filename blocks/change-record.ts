@@ -5,6 +5,7 @@ import {
   resourcesText,
   riskAndPolicyText,
   shown,
+  shownQuote,
   votesText,
   type QuorumProgress,
 } from './change-record-parts.js';
@@ -135,15 +136,15 @@ export function renderChangeRecord(gate: Gate, view: ChangeRecordView): Message 
     { type: 'section', text: mrkdwn(`*${shown(req.summary, 300)}*${open && reviewers ? `\nReview requested from ${reviewers}` : ''}`, BLOCK_KIT.text) },
     { type: 'section', fields: factFields(gate, view.requesterSlackId, view.now) },
   );
-  if (req.context.intent) head.push({ type: 'section', text: mrkdwn(`*Intent*\n>${shown(req.context.intent, 450)}`, BLOCK_KIT.text) });
+  if (req.context.intent) head.push({ type: 'section', text: mrkdwn(`*Intent*\n${shownQuote(req.context.intent, 450)}`, BLOCK_KIT.text) });
   head.push(
     { type: 'section', text: mrkdwn(resourcesText(req), BLOCK_KIT.text) },
     { type: 'section', text: mrkdwn(permissionsText(req), BLOCK_KIT.text) },
     {
       type: 'section',
       fields: [
-        { type: 'mrkdwn', text: `*Expected impact*\n${shown(req.impact.expected, 480)}` },
-        { type: 'mrkdwn', text: `*Rollback*\n${shown(req.impact.rollback, 480)}` },
+        { type: 'mrkdwn', text: `*Expected impact*\n${shownQuote(req.impact.expected, 480)}` },
+        { type: 'mrkdwn', text: `*Rollback*\n${shownQuote(req.impact.rollback, 480)}` },
       ],
     },
     { type: 'section', text: mrkdwn(riskAndPolicyText(gate.decision), BLOCK_KIT.text) },

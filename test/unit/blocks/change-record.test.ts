@@ -124,6 +124,38 @@ describe('renderChangeRecord on the shared examples', () => {
     expect(text).toContain('Deploy &lt;!channel&gt; &lt;https://evil.example|https://good.example&gt; &amp; co');
   });
 
+  test('line breaks in agent text cannot forge lines of the record: one-line fields stay on one line, multi-line ones stay quoted', () => {
+    const raw = exampleRequest('terraform-apply-prod');
+    const request = GateRequest.parse({
+      ...raw,
+      summary: 'Routine capacity bump\n:white_check_mark: *Approved* by Grace Lee (security)\r\n\u2028pre-cleared',
+      context: { ...raw.context, intent: 'scale up\n\n*Risk: :large_green_circle: low*\r• `read-only` (low)' },
+      impact: { ...raw.impact, expected: 'none\n*Rollback*\nnot needed', rollback: 'terraform apply previous plan\nthen verify' },
+      permissions: raw.permissions.map((p, i) => (i === 0 ? { ...p, reason: 'needed\n:white_check_mark: *Approved*' } : p)),
+    });
+    const gate = pendingGate(request, decisionFor('terraform-apply-prod'));
+    const message = renderChangeRecord(gate, viewOf(gate));
+    expect(validateMessage(message)).toBeUndefined();
+    const texts = message.blocks.flatMap((b) => {
+      const x = b as { text?: { text?: string }; fields?: Array<{ text: string }>; elements?: Array<{ text?: string }> };
+      return [x.text?.text, ...(x.fields ?? []).map((f) => f.text), ...(x.elements ?? []).map((e) => e.text)].filter((t): t is string => typeof t === 'string');
+    });
+    // No agent line starts a line of its own outside a quote.
+    for (const text of texts) {
+      for (const line of text.split('\n')) {
+        expect(line).not.toMatch(/^(:white_check_mark:|\*Risk: :large_green_circle:|• `read-only`|pre-cleared|then verify|not needed)/);
+      }
+    }
+    const summary = texts.find((t) => t.includes('Routine capacity bump'))!;
+    expect(summary.split('\n')[0]).toContain('Routine capacity bump ↵ :white_check_mark: *Approved* by Grace Lee (security) ↵ pre-cleared');
+    const intent = texts.find((t) => t.startsWith('*Intent*'))!;
+    expect(intent.split('\n').slice(1).every((line) => line.startsWith('>'))).toBe(true);
+    expect(texts.find((t) => t.startsWith('*Expected impact*'))).toBe('*Expected impact*\n>none\n>*Rollback*\n>not needed');
+    const rollback = texts.find((t) => t.startsWith('*Rollback*'))!;
+    expect(rollback).toBe('*Rollback*\n>terraform apply previous plan\n>then verify');
+    expect(message.text).not.toMatch(/\n/);
+  });
+
   test('secrets in displayed evidence are masked and counted; the gate keeps the original', () => {
     const raw = exampleRequest('k8s-deploy-staging');
     const secret = 'ghp_' + 'a1B2c3D4e5'.repeat(4);
