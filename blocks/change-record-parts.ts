@@ -54,13 +54,18 @@ export const RISK_EMOJI: Record<string, string> = {
   critical: ':red_circle:',
 };
 
-/** Who asked, as a Slack mention when resolvable, else by email. */
+/**
+ * Who asked: a Slack mention when their Slack user was found by their email
+ * (`requesterSlackId`), else by name and email. A Slack id only the agent sent is shown as an
+ * unconfirmed id, never as a mention: an agent must not be able to ping someone, or present
+ * them as the requester, by naming their id.
+ */
 export function requesterText(request: BoundedAction, requesterSlackId?: string): string {
   const { requester } = request.context;
-  const slackId = requesterSlackId ?? requester.slackUserId;
-  if (slackId) return person(slackId);
+  if (requesterSlackId) return person(requesterSlackId);
   const name = requester.name ? `${shown(requester.name, 100)} ` : '';
-  return `${name}${escapeTruncate(requester.email, 260)}`;
+  const claimed = requester.slackUserId ? ` · ${code(requester.slackUserId, 40)} (Slack id from the agent, unconfirmed)` : '';
+  return `${name}${escapeTruncate(requester.email, 260)}${claimed}`;
 }
 
 const field = (label: string, value: string): Mrkdwn => ({ type: 'mrkdwn', text: `*${label}*\n${value}` });

@@ -58,3 +58,35 @@ describe('the requester, under another name', () => {
     expect(gate.state).toBe('pending_review');
   });
 });
+describe('a Slack id the agent sent, which nothing confirms', () => {
+  test('is neither mentioned in the change record nor sent a DM; the record names the requester by email and shows the id as unconfirmed', async () => {
+    // Setup: requested for someone Slack does not know, with Marta's Slack id sent alongside.
+    const marta = demoUser('marta').id;
+    const id = await requestGate((b) => {
+      b.context.requester.email = 'nobody-in-slack@example.org';
+      b.context.requester.slackUserId = marta;
+    });
+    const record = changeRecord(t.slack, id)!;
+    const text = JSON.stringify(record.blocks) + record.text;
+    // Validation: no ping, no DM, and reviewers see who it is really for.
+    expect(text).not.toContain(`<@${marta}>`);
+    expect(text).toContain('nobody-in-slack@example.org');
+    expect(text).toContain(`\`${marta}\` (Slack id from the agent, unconfirmed)`);
+    await new Promise((r) => setTimeout(r, 500));
+    const dms = t.slack.calls.filter((c) => c.method === 'conversations.open' || (c.method === 'chat.postMessage' && String(c.params.channel).startsWith('D')));
+    expect(dms.filter((c) => JSON.stringify(c.params).includes(marta) || JSON.stringify(c.params).includes(id))).toEqual([]);
+    // She still cannot approve it: the id counts against her, never for her.
+    expect(nonVoters((await t.app.ctx.store.read(id))!).has(marta)).toBe(true);
+  });
+
+  test('a requester Slack knows by email is mentioned and told, whatever id the agent sent', async () => {
+    const ana = demoUser('ana').id;
+    const id = await requestGate((b) => {
+      b.context.requester.slackUserId = demoUser('marta').id;
+    });
+    const record = changeRecord(t.slack, id)!;
+    expect(JSON.stringify(record.blocks)).toContain(`<@${ana}>`);
+    expect(JSON.stringify(record.blocks)).not.toContain(`<@${demoUser('marta').id}>`);
+    await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.response.ok === true && String(c.params.channel).startsWith('D') && JSON.stringify(c.params).includes(id), 5_000);
+  });
+});

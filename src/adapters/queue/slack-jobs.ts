@@ -7,7 +7,7 @@ import type { Gate } from '../../core/gate.js';
 import { isTerminal } from '../../core/gate-state.js';
 import type { GateStore } from '../redis/gate-store.js';
 import type { ReviewerDirectory } from '../slack/reviewer-directory.js';
-import { annotateRequester, nonVoters, NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, type SlackBroker } from '../slack/slack-broker.js';
+import { annotateRequester, nonVoters, NOTE_MESSAGE, NOTE_REQUESTER, NOTE_REQUESTER_DM, NOTE_REQUESTER_FROM_EMAIL, type SlackBroker } from '../slack/slack-broker.js';
 import { SlackRateLimited, type MessageRef, type SlackWrites } from '../slack/slack-writes.js';
 import type { ChannelLimiter } from './channel-limiter.js';
 import { slackStateKey, SLACK_JOB } from './names.js';
@@ -124,7 +124,8 @@ export class SlackJobs {
     const ref = await this.posted(w, await this.deps.postOnce.post(gateId, 'record', set.channel, broker.render(gate, set)));
     await store.annotate(gateId, NOTE_MESSAGE, ref);
     // The requester's DM is its own job: its channel's pacing never holds up the change record.
-    if (gate.annotations[NOTE_REQUESTER] !== undefined && gate.annotations[NOTE_REQUESTER_DM] === undefined) await outbox.dm(gateId);
+    // Only a requester found by their email: an id the agent sent could be anyone's.
+    if (gate.annotations[NOTE_REQUESTER] !== undefined && gate.annotations[NOTE_REQUESTER_FROM_EMAIL] === true && gate.annotations[NOTE_REQUESTER_DM] === undefined) await outbox.dm(gateId);
     await this.markRendered(gateId, 'rendered', revision(gate));
     this.deps.logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
     await this.announceOutcome(gate);
@@ -202,7 +203,7 @@ export class SlackJobs {
   /** The requester's DM channel with its posting slot taken, or undefined when no DM is due. */
   private async prepareDm(w: Waiting, gate: Gate): Promise<string | undefined> {
     const user = gate.annotations[NOTE_REQUESTER];
-    if (typeof user !== 'string' || gate.annotations[NOTE_REQUESTER_DM] !== undefined) return undefined;
+    if (typeof user !== 'string' || gate.annotations[NOTE_REQUESTER_FROM_EMAIL] !== true || gate.annotations[NOTE_REQUESTER_DM] !== undefined) return undefined;
     if (await this.deps.postOnce.recorded(gate.id, 'dm')) return undefined;
     const channel = await this.dmChannel(user);
     await this.slot(w, channel);

@@ -183,7 +183,8 @@ export class SlackBroker implements GateObserver {
     });
     await store.annotate(gateId, NOTE_MESSAGE, ref);
     logger.info({ gateId, agentId: gate.agentId, channel: ref.channel, ts: ref.ts, event: 'slack_posted' }, 'change record posted');
-    if (requesterSlackId) {
+    // Only a requester found by their email is told: an id the agent sent could be anyone's.
+    if (requesterSlackId && resolved?.fromEmail) {
       const permalink = await writes.permalink(ref);
       const dm = await writes.dm(requesterSlackId, renderRequesterNotice(gate, { now: this.deps.now(), reviewers: directory.mention(set), ...(permalink ? { permalink } : {}) }));
       await store.annotate(gateId, NOTE_REQUESTER_DM, dm);
@@ -234,7 +235,7 @@ export class SlackBroker implements GateObserver {
       view.reviewerSetLabel = set.id;
     }
     const requesterSlackId = gate.annotations[NOTE_REQUESTER];
-    if (typeof requesterSlackId === 'string') view.requesterSlackId = requesterSlackId;
+    if (typeof requesterSlackId === 'string' && gate.annotations[NOTE_REQUESTER_FROM_EMAIL] === true) view.requesterSlackId = requesterSlackId;
     const note = gate.annotations[NOTE_NOTICE];
     if (typeof note === 'string') view.note = note;
     return renderChangeRecord(gate, view);
