@@ -9,6 +9,16 @@ import { GATE_ID } from '../../core/ids.js';
 import type { ReviewerDirectory } from './reviewer-directory.js';
 import { NOTE_MESSAGE } from './slack-broker.js';
 import type { MessageRef, SlackWrites } from './slack-writes.js';
+import { settleWithin } from '../redis/settle-within.js';
+
+/** How long a deny's vote may take before the modal closes without waiting for it (Slack allows 3 s). */
+const DENY_ANSWER_WITHIN_MS = 2_000;
+
+/** Slack errors for an ephemeral message to someone it cannot reach in that channel. */
+const NOT_THERE = new Set(['user_not_in_channel', 'channel_not_found', 'not_in_channel', 'is_archived']);
+
+/** A refusal as a modal's input error shows it: plain text, without the leading emoji code. */
+const plainRefusal = (text: string) => text.replace(/^:[a-z_]+: /, '');
 
 /** What a refused vote tells the voter (ephemeral), by error code. */
 export function refusalText(err: unknown): string {
@@ -57,24 +67,42 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     return value;
   };
 
-  /** Tells one person, privately, where the message is (or in a DM when it cannot be found). */
+  /**
+   * Tells one person, privately, where the message is; in a DM when there is no such place or
+   * the person cannot be reached there (someone voting from App Home need not be in the
+   * approvals channel, and Slack refuses an ephemeral message to a non-member).
+   */
   const tellVoter = async (user: string, channel: string | undefined, text: string) => {
     try {
-      if (channel) await writes.ephemeral(channel, user, text);
-      else await writes.dm(user, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+      if (channel) {
+        try {
+          await writes.ephemeral(channel, user, text);
+          return;
+        } catch (err) {
+          if (!NOT_THERE.has((err as { data?: { error?: string } }).data?.error ?? '')) throw err;
+        }
+      }
+      await writes.dm(user, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
     } catch (err) {
       ctx.logger.warn({ err, user }, 'could not tell the voter why');
     }
   };
 
-  const vote = async (gateId: string, user: string, choice: 'approve' | 'deny', channel: string | undefined, reason?: string) => {
+  /** Casts the vote; a refusal is answered with its text (undefined when the vote counted). */
+  const castFor = async (gateId: string, user: string, choice: 'approve' | 'deny', reason?: string): Promise<string | undefined> => {
     try {
       const email = await directory.emailOf(user);
       await castVote(ctx, { gateId, voter: { id: user, ...(email ? { email } : {}) }, vote: choice, ...(reason ? { reason } : {}) });
+      return undefined;
     } catch (err) {
       if (!isCountersignError(err)) ctx.logger.error({ err, gateId, user }, 'vote failed');
-      await tellVoter(user, channel, refusalText(err));
+      return refusalText(err);
     }
+  };
+
+  const vote = async (gateId: string, user: string, choice: 'approve' | 'deny', channel: string | undefined, reason?: string) => {
+    const refused = await castFor(gateId, user, choice, reason);
+    if (refused) await tellVoter(user, channel, refused);
   };
 
   app.action<BlockAction<ButtonAction>>(ACTION_APPROVE, async ({ ack, body, action }) => {
@@ -107,12 +135,27 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       await ack({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: `At most ${DENY_REASON_MAX} characters, please.` } });
       return;
     }
-    await ack();
     const meta = parseDenyModalMetadata(view.private_metadata);
-    if (!meta) return;
+    if (!meta) {
+      await ack();
+      return;
+    }
+    // The vote is cast before the modal closes, so a refusal (the gate was decided meanwhile,
+    // the window ended) shows in the modal itself. Slack waits 3 s for the answer: a vote that
+    // takes longer closes the modal and its refusal comes as a message instead.
+    const casting = castFor(meta.gateId, body.user.id, 'deny', reason);
+    const inTime = await settleWithin(casting, DENY_ANSWER_WITHIN_MS);
+    if (inTime) {
+      const refused = await casting;
+      await ack(refused ? { response_action: 'errors', errors: { [DENY_REASON_BLOCK]: plainRefusal(refused) } } : undefined);
+      return;
+    }
+    await ack();
+    const refused = await casting;
+    if (!refused) return;
     const gate = await ctx.store.read(meta.gateId);
     const ref = gate?.annotations[NOTE_MESSAGE] as MessageRef | undefined;
-    await vote(meta.gateId, body.user.id, 'deny', ref?.channel, reason);
+    await tellVoter(body.user.id, ref?.channel, refused);
   });
 
   app.action<BlockAction<ButtonAction>>(ACTION_VIEW_EVIDENCE, async ({ ack, body, action }) => {
