@@ -2,7 +2,7 @@ import { introspectGrant, type IntrospectionAnswer } from '../adapters/redis/gra
 import { CountersignError, ErrorCode } from '../core/errors.js';
 import type { AgentRegistration } from '../core/policy/agents.js';
 import { compileGlobs } from '../core/policy/patterns.js';
-import type { AppContext } from './ports.js';
+import { notifyLink, type AppContext } from './ports.js';
 import type { GrantPorts } from './redeem-grant.js';
 
 /** Longest token accepted for introspection; grants are about 1 KiB. */
@@ -51,6 +51,9 @@ export async function introspect(
   const log = { agentId: input.executor.id, actor: `executor:${input.executor.id}` };
   if (answer.active) {
     ctx.logger.info({ ...log, gateId: answer.gid, grantId: answer.jti, event: 'grant_consumed' }, 'grant consumed');
+    // The consumption is a link of the gate's chain: the deployment chain copies it.
+    const gate = await ctx.store.read(answer.gid).catch(() => undefined);
+    if (gate) notifyLink(ctx, gate);
   } else {
     if (answer.reason === 'already_used') ctx.metrics?.bypassAttempt('replay');
     ctx.logger.warn({ ...log, event: 'grant_refused', reason: answer.reason, bypass: answer.reason === 'already_used' ? 'replay' : null }, `introspection: inactive (${answer.reason})`);

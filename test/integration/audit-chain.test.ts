@@ -165,7 +165,7 @@ describe('audit verify', () => {
     const cutGate = await verify();
     await t.redis.rpush(key, lastLink);
     expect(cutGate.code).toBe(1);
-    expect(cutGate.out).toContain(`gate ${full.id} seq 6): removed`);
+    expect(cutGate.out).toContain(`gate ${full.id} seq 7): removed`);
   });
 
   test('deleting the whole deployment chain with its head is noticed: the copy watermarks still name what was copied', async () => {
@@ -175,7 +175,7 @@ describe('audit verify', () => {
     await t.redis.rpush(AUDIT_KEYS.log, ...log);
     await t.redis.set(AUDIT_KEYS.head, head!);
     expect(gone.code).toBe(1);
-    expect(gone.out).toContain(`gate ${full.id} seq 1): removed — gate ${full.id} was copied up to link 6, but the deployment chain holds none of its links`);
+    expect(gone.out).toContain(`gate ${full.id} seq 1): removed — gate ${full.id} was copied up to link 7, but the deployment chain holds none of its links`);
   });
 
   test('admin records cut from the end together with the head pass a plain verify, but not one against a published head', async () => {
@@ -308,7 +308,8 @@ describe('trace', () => {
   test('a gate that went the whole way shows every link: intent, session, decision, votes, approval, grant, consumption, outcome', async () => {
     const { code, out } = await cli(traceCommand, [full.id]);
     expect(code).toBe(0);
-    expect(out).toContain(`gate ${full.id} · completed · 6 audit links · chain intact`);
+    // create, two votes, approve, redeem, grant_consumed, complete
+    expect(out).toContain(`gate ${full.id} · completed · 7 audit links · chain intact`);
     const steps = out.split('\n').filter((l) => /^\S/.test(l)).map((l) => l.split(' ')[0]);
     expect(steps).toEqual(['gate', 'intent', 'session', 'policy', 'vote', 'vote', 'approval', 'grant', 'consumed', 'outcome']);
     const body = example('iam-attach-admin-policy');

@@ -314,6 +314,15 @@ describe('POST /v1/gates/:id/outcome', () => {
     const audit = (await t.app.ctx.store.auditTrail(gate.id)).map((l) => JSON.parse(l.entry));
     expect(audit.filter((e) => e.event === 'fail')).toEqual([expect.objectContaining({ calls: report.calls, summary: report.summary })]);
   });
+
+  test('a grant not consumed before the outcome was reported cannot be consumed after it', async () => {
+    const gate = await approvedGate();
+    const { grant } = (await redeem(t, AGENT, gate.id, gate.hash)).body;
+    expect((await as(t, AGENT, 'POST', `/v1/gates/${gate.id}/outcome`, { json: { status: 'succeeded', calls: [] } })).body.state).toBe('completed');
+    expect((await introspect(t, EXECUTOR, grant)).body).toEqual({ active: false, reason: 'gate_closed' });
+    const events = (await t.app.ctx.store.auditTrail(gate.id)).map((l) => JSON.parse(l.entry).event);
+    expect(events).not.toContain('grant_consumed');
+  });
 });
 
 describe('introspection is for registered executors', () => {

@@ -98,12 +98,16 @@ describe('the whole path: gate → review → approvals → redeem → verify �
     expect(verifyChain(raw)).toEqual([]);
     const links = raw.map((r) => JSON.parse(r) as { from: string; to: string; entry: string });
     const entries = links.map((l) => ({ from: l.from, to: l.to, ...JSON.parse(l.entry) }));
-    expect(entries.map((e) => e.event)).toEqual(['create', 'vote', 'vote', 'approve', 'redeem', 'complete']);
+    expect(entries.map((e) => e.event)).toEqual(['create', 'vote', 'vote', 'approve', 'redeem', 'grant_consumed', 'complete']);
     expect(entries[0]).toMatchObject({ to: 'pending_review', evidenceHash: gate.hash, requester: 'sam.okafor@example.com', intent: body.context.intent });
     expect(entries[3]).toMatchObject({ from: 'pending_review', to: 'approved', approvers: SECURITY.map((r) => r.id).sort() });
     expect(entries[4]).toMatchObject({ from: 'approved', to: 'redeemed', actor: `agent:${AGENT}`, grantId: claims.jti, exp: claims.exp, evidenceHash: gate.hash, approvers: claims.approvers });
     expect(entries[4].kid).toBe(JSON.parse(Buffer.from(grant.split('.')[0], 'base64url').toString()).kid);
-    expect(entries[5]).toMatchObject({ from: 'redeemed', to: 'completed', grantId: claims.jti, status: 'succeeded', calls: [{ action: 'iam.attach_role_policy', status: 200 }] });
+    // Who consumed the grant is a link of the chain, kept after the single-use marker expires.
+    expect(entries[5]).toMatchObject({ from: 'redeemed', to: 'redeemed', actor: `executor:${EXECUTOR}`, grantId: claims.jti });
+    expect(entries[6]).toMatchObject({ from: 'redeemed', to: 'completed', grantId: claims.jti, status: 'succeeded', calls: [{ action: 'iam.attach_role_policy', status: 200 }] });
+    // Once the outcome is reported, the grant cannot be consumed (were it not already).
+    expect((await introspect(t, EXECUTOR, grant)).body).toEqual({ active: false, reason: 'already_used' });
 
     // Observers (Slack, callbacks) heard every step.
     expect(t.changes.filter((c) => c.gate.id === gate.id).map((c) => c.event)).toEqual(['create', 'vote', 'approve', 'redeem', 'complete']);

@@ -8,6 +8,7 @@ import {
   introspectGrant,
   LEDGER_SKEW_MARGIN_MS,
 } from '../../src/adapters/redis/grant-ledger.js';
+import { gateKeys } from '../../src/adapters/redis/keys.js';
 import { isCountersignError } from '../../src/core/errors.js';
 import { freshRedis } from '../support/redis.js';
 import { approvedGate, ISSUER, recordingLogger, tempKeyDir } from '../unit/credentials/fixtures.js';
@@ -27,17 +28,28 @@ afterAll(async () => {
   await redis.quit();
 });
 
-const mint = (jti: string, at = now, ttlSeconds = 300) =>
-  mintGrant(approvedGate(), { ring, issuer: ISSUER, now: at, jti, ttlSeconds, approvers: ['U0REVIEW1', 'U0REVIEW2'] });
+/** A gate as a redeem leaves it: `redeemed`, its grant note naming `jti`. */
+async function redeemedGate(jti: string, state = 'redeemed'): Promise<string> {
+  const gid = `g_${jti.toUpperCase()}`;
+  await redis.hset(gateKeys(gid).gate, 'state', state);
+  await redis.hset(gateKeys(gid).notes, 'grant', JSON.stringify({ jti }));
+  return gid;
+}
+
+const mint = async (jti: string, at = now, ttlSeconds = 300) =>
+  mintGrant(approvedGate(undefined, await redeemedGate(jti)), { ring, issuer: ISSUER, now: at, jti, ttlSeconds, approvers: ['U0REVIEW1', 'U0REVIEW2'] });
+
+const links = async (gid: string) => (await redis.lrange(gateKeys(gid).audit, 0, -1)).map((l) => JSON.parse(JSON.parse(l).entry));
 
 describe('consumeGrant', () => {
-  test('100 concurrent consumers: exactly one is first, the others learn who was', async () => {
+  test('100 concurrent consumers: exactly one is first, the others learn who was; one link in the gate\'s chain', async () => {
     // Setup: one grant id, expiring in five minutes.
     const exp = Math.floor(now / 1000) + 300;
+    const gid = await redeemedGate('grt_concurrent_1');
 
     // Execution: 100 executors try to consume it at once.
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => consumeGrant(redis, 'grt_concurrent_1', exp, `runner-${i}`, now + i)),
+      Array.from({ length: 100 }, (_, i) => consumeGrant(redis, { jti: 'grt_concurrent_1', gid, exp }, `runner-${i}`, now + i)),
     );
 
     // Validation: one winner; every loser names that winner and its time.
@@ -47,19 +59,37 @@ describe('consumeGrant', () => {
     for (const r of results) {
       if (!r.first) expect(r).toEqual({ first: false, consumer: `runner-${winner}`, consumedAt: now + winner });
     }
+    expect(await links(gid)).toEqual([{ event: 'grant_consumed', actor: `runner-${winner}`, at: now + winner, grantId: 'grt_concurrent_1' }]);
   });
 
-  test('the marker lives until exp (plus the skew margin), under the hash-tagged key', async () => {
+  test('the marker lives until exp (plus the skew margin), under the gate\'s hash tag', async () => {
     const exp = Math.floor(now / 1000) + 120;
-    await consumeGrant(redis, 'grt_expiry_check', exp, 'deploy-runner', now);
-    expect(grantUsedKey('grt_expiry_check')).toBe('cs:{grant:grt_expiry_check}:used');
-    const expireAt = await redis.pexpiretime('cs:{grant:grt_expiry_check}:used');
-    expect(expireAt).toBe(exp * 1000 + LEDGER_SKEW_MARGIN_MS);
+    const gid = await redeemedGate('grt_expiry_check');
+    await consumeGrant(redis, { jti: 'grt_expiry_check', gid, exp }, 'deploy-runner', now);
+    expect(gateKeys(gid).grantUsed).toBe(`cs:{g:${gid}}:grant-used`);
+    expect(await redis.pexpiretime(gateKeys(gid).grantUsed)).toBe(exp * 1000 + LEDGER_SKEW_MARGIN_MS);
+  });
+
+  test('a gate whose outcome was reported, or a grant the gate did not issue: nothing is consumed', async () => {
+    const exp = Math.floor(now / 1000) + 120;
+    const done = await redeemedGate('grt_after_outcome', 'completed');
+    expect(await consumeGrant(redis, { jti: 'grt_after_outcome', gid: done, exp }, 'deploy-runner', now)).toEqual({ first: false, closed: 'completed' });
+    const other = await redeemedGate('grt_the_real_one');
+    expect(await consumeGrant(redis, { jti: 'grt_another_one', gid: other, exp }, 'deploy-runner', now)).toEqual({ first: false, closed: 'unknown' });
+    expect(await redis.exists(gateKeys(done).grantUsed, gateKeys(other).grantUsed)).toBe(0);
+    expect(await links(done)).toEqual([]);
+  });
+
+  test('a grant consumed before the marker moved to the gate (an upgrade under way) stays consumed', async () => {
+    const exp = Math.floor(now / 1000) + 120;
+    const gid = await redeemedGate('grt_before_upgrade');
+    await redis.set(grantUsedKey('grt_before_upgrade'), JSON.stringify({ consumer: 'old-runner', consumedAt: now - 5 }), 'PXAT', exp * 1000);
+    expect(await consumeGrant(redis, { jti: 'grt_before_upgrade', gid, exp }, 'new-runner', now)).toEqual({ first: false, consumer: 'old-runner', consumedAt: now - 5 });
   });
 
   test('a grant id with a colon or brace never reaches Redis', async () => {
     for (const jti of ['grt:1:used', 'grt_{other}_1']) {
-      const err = await consumeGrant(redis, jti, Math.floor(now / 1000) + 60, 'x', now).then(
+      const err = await consumeGrant(redis, { jti, gid: 'g_X', exp: Math.floor(now / 1000) + 60 }, 'x', now).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -97,7 +127,7 @@ describe('introspectGrant', () => {
     await expect(introspect(token, { now: now + 301_000 + 5_000 })).resolves.toEqual({ active: false, reason: 'expired' });
 
     const stranger = await KeyRing.development(recordingLogger(), { now });
-    const foreign = await mintGrant(approvedGate(), {
+    const foreign = await mintGrant(approvedGate(undefined, await redeemedGate('grt_introspect_foreign')), {
       ring: stranger,
       issuer: ISSUER,
       now,
@@ -107,7 +137,7 @@ describe('introspectGrant', () => {
     });
     await expect(introspect(foreign.token)).resolves.toEqual({ active: false, reason: 'unknown_key' });
     // None of the refusals burnt the genuine grant.
-    expect(await redis.exists(grantUsedKey('grt_introspect_invalid'))).toBe(0);
+    expect(await redis.exists(gateKeys('g_GRT_INTROSPECT_INVALID').grantUsed)).toBe(0);
     await expect(introspect(token, { audience: ['data-export-runner'] })).resolves.toMatchObject({ active: true });
   });
 

@@ -75,7 +75,9 @@ export async function traceGate(redis: Redis, store: GateStore, gateId: string):
     }
     steps.push(...stepsOf(entry as Entry, link, gate));
   });
-  const consumed = await consumption(redis, steps);
+  // Consumptions are links of the chain; a grant consumed before they were may still have its
+  // marker under the old key, until the grant expires.
+  const consumed = steps.some((s) => s.step === 'consumed') ? undefined : await consumption(redis, steps);
   if (consumed) {
     const i = steps.findIndex((s) => s.step === 'grant');
     steps.splice(i + 1, 0, consumed);
@@ -123,6 +125,8 @@ function stepsOf(e: Entry, link: AuditLink, gate: Gate | undefined): TraceStep[]
           ],
         },
       ];
+    case 'grant_consumed':
+      return [{ ...base, step: 'consumed', lines: [`by ${str(e.actor)} · jti ${str(e.grantId)}`] }];
     case 'complete':
     case 'fail': {
       const calls = Array.isArray(e.calls) ? (e.calls as Array<Record<string, unknown>>) : [];
@@ -234,7 +238,7 @@ function claimsOf(e: Entry, gate: Gate | undefined): Record<string, unknown> {
   };
 }
 
-/** The executor's consumption of the grant, from the single-use ledger (kept until the grant's expiry). */
+/** The executor's consumption of the grant, from the marker older releases kept (until the grant's expiry). */
 async function consumption(redis: Redis, steps: TraceStep[]): Promise<TraceStep | undefined> {
   const grant = steps.find((s) => s.step === 'grant');
   const jti = grant?.lines[0]?.match(/^jti (\S+)/)?.[1];
@@ -245,7 +249,7 @@ async function consumption(redis: Redis, steps: TraceStep[]): Promise<TraceStep 
   } catch {
     marker = null;
   }
-  if (!marker) return { step: 'consumed', lines: ['no consumption on record (not introspected yet, or the ledger entry outlived the grant)'] };
+  if (!marker) return { step: 'consumed', lines: ['no consumption on record (not introspected yet)'] };
   const m = JSON.parse(marker) as { consumer?: string; consumedAt?: number };
   return { step: 'consumed', ...(m.consumedAt ? { at: m.consumedAt } : {}), ...(m.consumer ? { actor: m.consumer } : {}), lines: [`by ${str(m.consumer)}`] };
 }

@@ -183,7 +183,7 @@ export function openApiDocument(): Json {
           tags: ['executors'],
           operationId: 'introspectGrant',
           summary: 'Consume a grant once (executors)',
-          description: 'RFC 7662. Always 200: `active: true` with the claims the first time, `active: false` with a reason afterwards or when invalid.',
+          description: 'RFC 7662. Always 200: `active: true` with the claims the first time, `active: false` with a reason afterwards (`already_used`), once the gate’s outcome was reported (`gate_closed`), or when invalid.',
           security: AGENT_SECURITY,
           requestBody: { required: true, content: { 'application/json': { schema: ref('IntrospectionRequest') } } },
           responses: { '200': json(ref('IntrospectionAnswer'), 'The verdict'), '422': problem('No token'), ...AUTH_ERRORS },

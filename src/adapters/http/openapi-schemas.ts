@@ -103,7 +103,7 @@ export const IntrospectionAnswerSchema = z
     z.intersection(z.object({ active: z.literal(true) }), GrantClaimsDoc),
     z.object({
       active: z.literal(false),
-      reason: z.enum(['already_used', 'expired', 'not_yet_valid', 'invalid_signature', 'unknown_key', 'unsupported_algorithm', 'wrong_type', 'wrong_issuer', 'wrong_audience', 'malformed']),
+      reason: z.enum(['already_used', 'gate_closed', 'expired', 'not_yet_valid', 'invalid_signature', 'unknown_key', 'unsupported_algorithm', 'wrong_type', 'wrong_issuer', 'wrong_audience', 'malformed']),
     }),
   ])
   .describe('RFC 7662: the claims when the grant was consumed by this call, else why not');

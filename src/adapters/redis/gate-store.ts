@@ -437,7 +437,7 @@ export class GateStore {
 
   /**
    * Deletes every key of a gate, provided it is still in one of `states`, has not moved since
-   * `cutoff`, and its chain is still `expected` (see scripts/retire-gate-6.lua). The caller has
+   * `cutoff`, and its chain is still `expected` (see scripts/retire-gate-7.lua). The caller has
    * copied the chain elsewhere first.
    */
   async retire(
@@ -447,7 +447,7 @@ export class GateStore {
     cutoff: number,
   ): Promise<'retired' | 'gone' | 'not_final' | 'changed'> {
     const keys = gateKeys(id);
-    const reply = await runScript(this.redis, 'retire-gate-6', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes, keys.slack], [
+    const reply = await runScript(this.redis, 'retire-gate-7', [keys.gate, keys.audit, keys.votes, keys.reviewers, keys.notes, keys.slack, keys.grantUsed], [
       expected.links,
       expected.lastHash,
       cutoff,

@@ -1,15 +1,21 @@
 import { errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet } from 'jose';
 import type { Redis } from 'ioredis';
-import { CountersignError, ErrorCode } from '../../core/errors.js';
+import { createHash } from 'node:crypto';
+import { CountersignError, ErrorCode, isCountersignError } from '../../core/errors.js';
+import { gateKeys } from './keys.js';
+import { runScript, type ScriptReply } from './scripts.js';
+
+const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 import { GRANT_ID, type GrantClaims } from '../credentials/grant-claims.js';
 import type { KeyRing } from '../credentials/key-ring.js';
 import { GrantErrorCode, GrantVerificationError, verifyGrantWith } from '../../client/verify-grant.js';
 
 /**
- * Single use of a grant. The Redis key `cs:{grant:<jti>}:used` is the authority: whoever
- * creates it first consumed the grant. It lives until the grant's `exp` plus a margin, after
- * which the grant is refused as expired anyway, so the ledger never grows beyond the grants
- * still alive. One key, one hash tag: legal on Redis Cluster.
+ * Single use of a grant. The gate's own key `cs:{g:<gate>}:grant-used` is the authority:
+ * whoever creates it first consumed the grant, in the same script that links the consumption
+ * (who, when) into the gate's audit chain and that refuses once the gate is no longer
+ * `redeemed` (its outcome was reported). The marker lives until the grant's `exp` plus a
+ * margin, after which the grant is refused as expired anyway; the chain keeps the record.
  */
 
 /** Kept beyond `exp` so that a replica whose clock runs behind Redis's still finds the marker
@@ -19,12 +25,17 @@ export const LEDGER_SKEW_MARGIN_MS = 60_000;
 /** Clock tolerance of introspection. Small: the service issued the grant itself. */
 export const INTROSPECT_CLOCK_TOLERANCE_SECONDS = 5;
 
-/** The part of ioredis the ledger uses (a Redis or a Cluster client). */
-export type LedgerRedis = Pick<Redis, 'call'>;
+export type LedgerRedis = Redis;
 
-export type ConsumeResult = { first: true } | { first: false; consumedAt: number; consumer: string };
+export type ConsumeResult =
+  | { first: true }
+  | { first: false; consumedAt: number; consumer: string }
+  | { first: false; closed: string };
 
-/** The ledger key of a grant id. */
+/**
+ * Where releases before the marker moved into the gate's keys recorded a consumption: still
+ * read, so that a grant consumed just before an upgrade is not consumed again after it.
+ */
 export function grantUsedKey(jti: string): string {
   if (!GRANT_ID.test(jti)) {
     throw new CountersignError(ErrorCode.InvalidToken, 'grant id must be 8–128 characters of A–Z a–z 0–9 _ -');
@@ -32,32 +43,9 @@ export function grantUsedKey(jti: string): string {
   return `cs:{grant:${jti}}:used`;
 }
 
-/**
- * Marks grant `jti` as consumed by `consumer` at `now` (epoch ms), once. One atomic command,
- * `SET key value NX PXAT <exp> GET` (Redis ≥ 7.0): it creates the marker only if absent and
- * returns the previous marker otherwise, so of any number of concurrent calls exactly one sees
- * `first: true`, and the others learn who consumed it and when.
- */
-export async function consumeGrant(
-  redis: LedgerRedis,
-  jti: string,
-  expSeconds: number,
-  consumer: string,
-  now: number,
-): Promise<ConsumeResult> {
-  const key = grantUsedKey(jti);
-  const marker = JSON.stringify({ consumer, consumedAt: now });
-  // Never an expiry in the past: Redis would drop the marker at once and let the grant run twice.
-  const expireAt = Math.max(expSeconds * 1000, now) + LEDGER_SKEW_MARGIN_MS;
-  let previous: unknown;
+function parseMarker(raw: unknown): { first: false; consumedAt: number; consumer: string } {
   try {
-    previous = await redis.call('SET', key, marker, 'NX', 'PXAT', String(expireAt), 'GET');
-  } catch (err) {
-    throw new CountersignError(ErrorCode.StoreUnavailable, 'cannot record the grant as used', { cause: err });
-  }
-  if (previous === null) return { first: true };
-  try {
-    const parsed = JSON.parse(String(previous)) as { consumer?: unknown; consumedAt?: unknown };
+    const parsed = JSON.parse(String(raw)) as { consumer?: unknown; consumedAt?: unknown };
     return {
       first: false,
       consumedAt: typeof parsed.consumedAt === 'number' ? parsed.consumedAt : 0,
@@ -68,9 +56,49 @@ export async function consumeGrant(
   }
 }
 
+/**
+ * Marks the grant of gate `grant.gid` as consumed by `consumer` at `now` (epoch ms), once, and
+ * appends a `grant_consumed` link to the gate's chain (consume-grant-4.lua). Of any number of
+ * concurrent calls exactly one sees `first: true`; the others learn who consumed it and when,
+ * or that the gate is closed (`closed`: its state).
+ */
+export async function consumeGrant(
+  redis: LedgerRedis,
+  grant: { jti: string; gid: string; exp: number },
+  consumer: string,
+  now: number,
+): Promise<ConsumeResult> {
+  const marker = JSON.stringify({ consumer, consumedAt: now });
+  // Never an expiry in the past: Redis would drop the marker at once and let the grant run twice.
+  const expireAt = Math.max(grant.exp * 1000, now) + LEDGER_SKEW_MARGIN_MS;
+  const entry = JSON.stringify({ event: 'grant_consumed', actor: consumer, at: now, grantId: grant.jti });
+  const keys = gateKeys(grant.gid);
+  let reply: ScriptReply;
+  try {
+    const legacy = await redis.get(grantUsedKey(grant.jti));
+    if (legacy !== null) return parseMarker(legacy);
+    reply = await runScript(redis, 'consume-grant-4', [keys.gate, keys.audit, keys.notes, keys.grantUsed], [grant.jti, marker, expireAt, entry, sha256Hex(entry)]);
+  } catch (err) {
+    if (isCountersignError(err)) throw err;
+    throw new CountersignError(ErrorCode.StoreUnavailable, 'cannot record the grant as used', { cause: err });
+  }
+  switch (Number(reply[0])) {
+    case 1:
+      return { first: true };
+    case 0:
+      return parseMarker(reply[1]);
+    case -2:
+      return { first: false, closed: String(reply[1]) };
+    default:
+      // No such gate, or the grant is not the one the gate issued: nothing to consume.
+      return { first: false, closed: 'unknown' };
+  }
+}
+
 /** Why introspection answers `active: false`. */
 export type InactiveReason =
   | 'already_used'
+  | 'gate_closed'
   | 'expired'
   | 'not_yet_valid'
   | 'invalid_signature'
@@ -148,7 +176,7 @@ export async function introspectGrant(token: string, options: IntrospectOptions)
     const allowed = Array.isArray(options.audience) ? options.audience : [options.audience];
     if (!allowed.includes(claims.aud)) return { active: false, reason: 'wrong_audience' };
   }
-  const used = await consumeGrant(options.redis, claims.jti, claims.exp, options.consumer, options.now);
-  if (!used.first) return { active: false, reason: 'already_used' };
+  const used = await consumeGrant(options.redis, claims, options.consumer, options.now);
+  if (!used.first) return { active: false, reason: 'closed' in used ? 'gate_closed' : 'already_used' };
   return { active: true, ...claims };
 }

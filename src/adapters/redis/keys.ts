@@ -12,6 +12,8 @@ export const gateKeys = (gateId: string) => {
     notes: `${tag}:notes`,
     /** The Slack write state (what was posted, which revision is shown). */
     slack: `${tag}:slack`,
+    /** Set when the gate's grant was consumed (who, when); kept until the grant's expiry. */
+    grantUsed: `${tag}:grant-used`,
   };
 };
 

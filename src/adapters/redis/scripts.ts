@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 const SCRIPT_DIR = join(import.meta.dirname, 'scripts');
 
 /** Script files are named `<name>-<numberOfKeys>.lua`, as in BullMQ. */
-export const SCRIPT_FILES = ['create-gate-2', 'transition-3', 'touch-2', 'vote-5', 'redeem-3', 'audit-append-3', 'read-gate-5', 'retire-gate-6', 'audit-trim-2'] as const;
+export const SCRIPT_FILES = ['create-gate-2', 'transition-3', 'touch-2', 'vote-5', 'redeem-3', 'audit-append-3', 'read-gate-5', 'retire-gate-7', 'audit-trim-2', 'consume-grant-4'] as const;
 export type ScriptName = (typeof SCRIPT_FILES)[number];
 
 /** Reads a script and inlines its `--@include <lib>` lines from scripts/lib. */

@@ -5,7 +5,7 @@
 
   KEYS[1] gate hash       cs:{g:<id>}:gate
   KEYS[2] audit list      cs:{g:<id>}:audit
-  KEYS[3..6] votes, reviewers, notes, slack state
+  KEYS[3..7] votes, reviewers, notes, slack state, grant-used marker
   ARGV[1] the number of links the chain must have
   ARGV[2] the hash of its last link
   ARGV[3] the cutoff (epoch ms): a gate that moved after it is not due yet
@@ -31,5 +31,5 @@ local last = redis.call('LINDEX', KEYS[2], -1)
 if not last then return { -3 } end
 local ok, link = pcall(cjson.decode, last)
 if not ok or type(link) ~= 'table' or link.hash ~= ARGV[2] then return { -3 } end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return { 1 }
