@@ -187,6 +187,14 @@ export async function verifyGrantWith(
   if (typeof header.kid !== 'string' || header.kid === '') {
     throw new GrantVerificationError(GrantErrorCode.Malformed, 'grant header has no kid');
   }
+  // A tolerance or a clock that is not a number (an unset variable read with Number()) is the
+  // caller's mistake: say so, instead of failing later as if the keys were unavailable.
+  if (options.clockToleranceSeconds !== undefined && !Number.isFinite(options.clockToleranceSeconds)) {
+    throw new TypeError(`verifyGrant: clockToleranceSeconds must be a finite number of seconds, got ${String(options.clockToleranceSeconds)}`);
+  }
+  if (options.now !== undefined && !(options.now instanceof Date && Number.isFinite(options.now.getTime()))) {
+    throw new TypeError(`verifyGrant: now must be a valid Date, got ${String(options.now)}`);
+  }
   const tolerance = Math.min(Math.max(options.clockToleranceSeconds ?? 30, 0), MAX_CLOCK_TOLERANCE_SECONDS);
   let payload: unknown;
   try {

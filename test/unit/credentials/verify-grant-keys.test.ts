@@ -76,4 +76,13 @@ describe('verifyGrant clock tolerance', () => {
     const jwks = ringA.publicJwks(T0);
     expect(await outcome(verifyGrant(tokenA, { jwks, issuer: ISSUER, audience: AUDIENCE, now: dayLater, clockToleranceSeconds: 1e9 }))).toBe('ERR_GRANT_EXPIRED');
   });
+
+  test('a tolerance or a clock that is not a number is a usage error, not "keys unavailable, retry"', async () => {
+    const jwks = ringA.publicJwks(T0);
+    const at = new Date(T0 + 1_000);
+    await expect(verifyGrant(tokenA, { jwks, issuer: ISSUER, audience: AUDIENCE, now: at, clockToleranceSeconds: Number(undefined) })).rejects.toThrow(
+      new TypeError('verifyGrant: clockToleranceSeconds must be a finite number of seconds, got NaN'),
+    );
+    await expect(verifyGrant(tokenA, { jwks, issuer: ISSUER, audience: AUDIENCE, now: new Date('undefined') })).rejects.toThrow(/^verifyGrant: now must be a valid Date/);
+  });
 });
