@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { loadConfig, publicUrl } from './config.js';
 import { startCountersign, type Countersign } from './countersign.js';
 import { AgentNetworks } from './core/agent-networks.js';
-import { provideDevelopmentSecrets } from './dev-secrets.js';
+import { provideDevelopmentSecrets, writeDevelopmentSecrets } from './dev-secrets.js';
 import { REDACT_PATHS } from './logger.js';
 import { connectRedis } from './adapters/redis/connect.js';
 import { startPrivateRedis, type PrivateRedis } from './adapters/redis/private-redis.js';
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       COUNTERSIGN_ADMIN_GROUP: env.COUNTERSIGN_ADMIN_GROUP ?? 'S06JZDE8GXD',
     });
     let config = loadConfig(env);
-    await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, env, logger);
+    const devSecrets = await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, env);
     // Agents tried out next to the demo run on this machine: they may be called back on loopback.
     if (!config.COUNTERSIGN_AGENT_NETWORKS) {
       config = { ...config, COUNTERSIGN_AGENT_NETWORKS: AgentNetworks.publicAndLoopback };
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     }
     redis = connectRedis(redisUrl, logger);
     app = await startCountersign({ config, redis, logger, env });
+    writeDevelopmentSecrets(devSecrets, logger);
     sandbox.setAppUrl(app.url);
 
     out('Countersign demo');

@@ -6,7 +6,7 @@ import { connectRedis, whenReady } from './adapters/redis/connect.js';
 import { startPrivateRedis } from './adapters/redis/private-redis.js';
 import { quitWithin } from './adapters/redis/settle-within.js';
 import { startCountersign } from './countersign.js';
-import { provideDevelopmentSecrets } from './dev-secrets.js';
+import { provideDevelopmentSecrets, writeDevelopmentSecrets } from './dev-secrets.js';
 
 /** Ends a start that failed with one clear message (a policy error names file:line), never a stack trace. */
 function fail(err: unknown, hint = ''): never {
@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
 
   let privateRedis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+  let devSecrets: Record<string, string> = {};
   let redisUrl = config.REDIS_URL;
   if (!redisUrl) {
     try {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       redisUrl = privateRedis.url;
       logger.warn({ redis: redisUrl, dir: privateRedis.dir }, 'REDIS_URL is not set: using a private redis-server that keeps nothing after exit');
       // Embedded defaults are for trying Countersign out: give agents without a secret a fresh one.
-      await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env, logger);
+      devSecrets = await provideDevelopmentSecrets(config.COUNTERSIGN_POLICIES, process.env);
     } catch (err) {
       await privateRedis?.stop();
       fail(err, isCountersignError(err) || /installed/.test(String(err)) ? '' : ' (is redis-server installed? or set REDIS_URL to a Redis of your own)');
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   try {
     await whenReady(redis);
     app = await startCountersign({ config, redis, logger });
+    // Serving now: local scripts may sign with this run's secrets.
+    writeDevelopmentSecrets(devSecrets, logger);
   } catch (err) {
     if (isCountersignError(err)) logger.fatal({ code: err.code, issues: err.issues }, err.message);
     else logger.fatal({ err }, 'start failed');
