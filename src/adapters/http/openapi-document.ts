@@ -20,6 +20,11 @@ const AUTH_ERRORS = {
   '503': problem('The store is unreachable; retry (with the same Idempotency-Key)'),
 };
 
+/** Routes that read a JSON body: the body must parse, as I-JSON (RFC 7493). */
+const BODY_ERROR = {
+  '400': problem('The body is not JSON, or not I-JSON: a member named twice, or a whole number beyond 2^53 written as no double reads it'),
+};
+
 const gateId = {
   name: 'id',
   in: 'path',
@@ -81,7 +86,8 @@ export function openApiDocument(): Json {
       description:
         'An agent asks for one exact, bounded action (`POST /v1/gates`); policy allows it, sends it to reviewers in Slack, or refuses it. ' +
         'Once approved, the agent redeems a short-lived, single-use grant (an ES256 JWT) for exactly that action; the executor verifies it ' +
-        'against the JWKS and consumes it once through introspection. Errors are RFC 9457 problem details with a stable `type`.',
+        'against the JWKS and consumes it once through introspection. Errors are RFC 9457 problem details with a stable `type`; ' +
+        'an unknown path answers 404 and a method a path does not take 405, both as problem details.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: 'http://localhost:3000', description: 'npm start / npm run demo' }],
@@ -107,7 +113,7 @@ export function openApiDocument(): Json {
           responses: {
             '201': { ...json(ref('Gate'), 'Created'), headers: { Location: { description: 'The gate', schema: { type: 'string' } } } },
             '200': json(ref('Gate'), 'The gate an earlier request with this Idempotency-Key created'),
-            '400': problem('Missing Idempotency-Key, or the body is not JSON'),
+            '400': problem('Missing Idempotency-Key, or the body is not JSON (or not I-JSON: a member named twice, a whole number beyond 2^53)'),
             '422': problem('Not a valid gate request (`errors` names the fields), or the Idempotency-Key was used with another body'),
             ...AUTH_ERRORS,
           },
@@ -136,6 +142,8 @@ export function openApiDocument(): Json {
             '200': json(ref('Gate'), 'Cancelled (or already cancelled)'),
             '404': problem('No such gate'),
             '409': problem('The gate already ended otherwise'),
+            '422': problem('A member other than `reason`, or a reason that is not a string of at most 2000 characters'),
+            ...BODY_ERROR,
             ...AUTH_ERRORS,
           },
         },
@@ -156,7 +164,8 @@ export function openApiDocument(): Json {
             '404': problem('No such gate'),
             '409': problem('Not approved, already redeemed (`grant-replay`), evidence drift, or policy became stricter'),
             '410': problem('The execution window passed'),
-            '422': problem('evidenceHash is not `sha256:` and 64 hex digits'),
+            '422': problem('evidenceHash is not `sha256:` and 64 hex digits, or a member other than `evidenceHash`'),
+            ...BODY_ERROR,
             ...AUTH_ERRORS,
           },
         },
@@ -174,6 +183,7 @@ export function openApiDocument(): Json {
             '404': problem('No such gate'),
             '409': problem('Not redeemed, or another outcome was reported'),
             '422': problem('Not a valid outcome report'),
+            ...BODY_ERROR,
             ...AUTH_ERRORS,
           },
         },
@@ -186,7 +196,7 @@ export function openApiDocument(): Json {
           description: 'RFC 7662. Always 200: `active: true` with the claims the first time, `active: false` with a reason afterwards (`already_used`), once the gate’s outcome was reported (`gate_closed`), or when invalid.',
           security: AGENT_SECURITY,
           requestBody: { required: true, content: { 'application/json': { schema: ref('IntrospectionRequest') } } },
-          responses: { '200': json(ref('IntrospectionAnswer'), 'The verdict'), '422': problem('No token'), ...AUTH_ERRORS },
+          responses: { '200': json(ref('IntrospectionAnswer'), 'The verdict'), '422': problem('No token'), ...BODY_ERROR, ...AUTH_ERRORS },
         },
       },
       '/.well-known/jwks.json': {
@@ -195,7 +205,10 @@ export function openApiDocument(): Json {
           operationId: 'getJwks',
           summary: 'Grant verification keys (current and previous)',
           security: [],
-          responses: { '200': json(ref('Jwks'), 'The key set'), '304': { description: 'Not modified (If-None-Match)' } },
+          responses: {
+            '200': { description: 'The key set (RFC 7517)', content: { 'application/jwk-set+json': { schema: ref('Jwks') } } },
+            '304': { description: 'Not modified (If-None-Match)' },
+          },
         },
       },
       '/healthz': {
