@@ -336,4 +336,16 @@ describe('introspection is for registered executors', () => {
     // None of that used the grant up.
     expect((await introspect(t, EXECUTOR, token)).body.active).toBe(true);
   });
+
+  test('the form encoding RFC 7662 specifies is accepted as well as JSON', async () => {
+    const { token, claims } = await issuedGrant();
+    const form = (raw: string) => as(t, EXECUTOR, 'POST', '/v1/grants/introspect', { raw, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expectProblem(await form(`token=${token}&scope=all`), 422, 'ERR_INVALID_REQUEST');
+    expectProblem(await form(`token=${token}&token=${token}`), 422, 'ERR_INVALID_REQUEST');
+    expectProblem(await form('token_type_hint=access_token'), 422, 'ERR_INVALID_REQUEST');
+    const first = await form(new URLSearchParams({ token, token_type_hint: 'access_token' }).toString());
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ active: true, jti: claims.jti });
+    expect((await form(`token=${token}`)).body).toEqual({ active: false, reason: 'already_used' });
+  });
 });

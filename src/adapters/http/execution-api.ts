@@ -29,6 +29,25 @@ function optionalIdempotencyKey(request: RouteRequest): string | undefined {
 }
 
 /**
+ * The introspection request: JSON, or the form encoding RFC 7662 §2.1 specifies
+ * (`token=…[&token_type_hint=…]`), so that stock introspection clients work too.
+ */
+function introspectionBody(request: RouteRequest, rawBody: Buffer): Record<string, unknown> {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') return jsonBody(request, rawBody);
+  const form = new URLSearchParams(rawBody.toString('utf8'));
+  const unknown = [...new Set(form.keys())].filter((name) => name !== 'token' && name !== 'token_type_hint');
+  const tokens = form.getAll('token');
+  if (unknown.length > 0 || tokens.length > 1) {
+    const what = unknown.length > 0 ? `unknown parameter ${unknown[0]!.slice(0, 40)}` : 'token given more than once';
+    throw new CountersignError(ErrorCode.InvalidRequest, `introspection takes token (and token_type_hint): ${what}`, {
+      issues: [{ pointer: `/${unknown[0] ?? 'token'}`, message: what }],
+    });
+  }
+  return tokens.length === 1 ? { token: tokens[0] } : {};
+}
+
+/**
  * The routes of the execution phase (DESIGN.md, "HTTP API"): redeem and outcome for agents,
  * introspection for executors, and the public keys for anyone who verifies grants.
  */
@@ -63,7 +82,7 @@ export function mountExecutionApi(router: Router, ctx: AppContext, auth: Authent
 
   router.on('POST', '/v1/grants/introspect', async (request) => {
     const { agent: executor, rawBody } = await authenticated(auth, request, 'executor');
-    const answer = await introspect(ctx, grants, { executor, body: jsonBody(request, rawBody) });
+    const answer = await introspect(ctx, grants, { executor, body: introspectionBody(request, rawBody) });
     // RFC 7662 §2.2: always 200; `active` carries the verdict. Never cached: the next answer differs.
     return { status: 200, body: answer, headers: { ...NO_STORE, pragma: 'no-cache' } };
   });

@@ -195,7 +195,10 @@ export function openApiDocument(): Json {
           summary: 'Consume a grant once (executors)',
           description: 'RFC 7662. Always 200: `active: true` with the claims the first time, `active: false` with a reason afterwards (`already_used`), once the gate’s outcome was reported (`gate_closed`), or when invalid.',
           security: AGENT_SECURITY,
-          requestBody: { required: true, content: { 'application/json': { schema: ref('IntrospectionRequest') } } },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('IntrospectionRequest') }, 'application/x-www-form-urlencoded': { schema: ref('IntrospectionRequest') } },
+          },
           responses: { '200': json(ref('IntrospectionAnswer'), 'The verdict'), '422': problem('No token'), ...BODY_ERROR, ...AUTH_ERRORS },
         },
       },
