@@ -10,11 +10,12 @@ commands:
   policy test [dir]                 run the policy cases (policies/tests/*.cases.yaml)
   policy explain <request.json>     show the decision for a request, and why
   keys rotate | list | prune        manage the grant signing keys (COUNTERSIGN_KEYS)
-  request <request.json> [--wait] [--redeem] [--agent id] [--url url]
+  request <request.json> [--wait] [--redeem] [--timeout 10m] [--agent id] [--url url]
                                     ask for a gate as an agent; exit 0 approved/redeemed,
                                     3 rejected, 4 denied, 5 expired, 6 cancelled/invalidated,
                                     7 still pending at --timeout, 1 error (request --help)
-  audit verify                      check the audit chains; names a modified, removed or reordered entry
+  audit verify [--anchor <pos>:<hash>] [--archive <file>]
+                                    check the audit chains; names a modified, removed or reordered entry
   audit head                        print the chain's current head (<pos>:<hash>) to keep elsewhere
   audit archive --out <file>        move the oldest retired records out of Redis ([--before 30d])
   audit export --since <time>       write the audit chain as NDJSON ([--out file]; time: ISO or 24h, 7d)

@@ -212,8 +212,11 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
   }
   const client = new CountersignClient({ url, agentId, ...creds });
 
+  // The gate as last seen, printed when the wait runs out.
+  let lastSeen: Awaited<ReturnType<typeof client.submit>> | undefined;
   try {
     let gate = await client.submit(body, values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {});
+    lastSeen = gate;
     say(`gate ${gate.id} (${gate.action} in ${gate.environment}, as ${agentId}): ${gate.state}`);
     say(`  ${describe(gate)}`);
     if (!values.wait && !values.redeem) {
@@ -224,6 +227,7 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
       gate = await client.wait(gate.id, {
         timeoutMs,
         onChange: (g, previous) => {
+          lastSeen = g;
           if (previous === undefined) return;
           say(`${previous} → ${g.state}`);
           say(`  ${describe(g)}`);
@@ -250,6 +254,7 @@ export async function requestCommand(argv: string[], io: RequestIo): Promise<num
   } catch (err) {
     if (err instanceof WaitTimeoutError) {
       say(`countersign request: ${err.message}; the gate stays open (wait again with GET /v1/gates/${err.gateId})`);
+      if (lastSeen) out(lastSeen);
       return EXIT.timeout;
     }
     if (err instanceof CountersignApiError) {

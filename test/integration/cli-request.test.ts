@@ -123,6 +123,8 @@ describe('countersign request', () => {
     const waited = inProcess([example('customer-data-export'), '--wait', '--timeout', '1s'], 'data-agent');
     expect(await waited.code).toBe(EXIT.timeout);
     expect(waited.stderr()).toMatch(/still pending_review after 1 s; the gate stays open/);
+    // Like every other outcome, the gate as last seen is on stdout (`> gate.json` keeps its id).
+    expect(JSON.parse(waited.stdout())).toMatchObject({ id: expect.stringMatching(/^g_/), state: 'pending_review' });
   }, 30_000);
 
   test('errors: no credentials is a usage error, a bad signature is an error with the problem', async () => {
