@@ -17,6 +17,7 @@ import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { ReplayGuard } from './adapters/redis/replay-guard.js';
 import { announceExpiry, type AppContext, type GateObserver } from './app/ports.js';
+import { CountersignError, ErrorCode } from './core/errors.js';
 import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
 import { evaluate } from './core/policy/evaluate.js';
@@ -178,7 +179,16 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   mountExecutionApi(router, ctx, admin.countingAuth(authenticator), { ring: () => keyRing.ring, issuer: () => issuer, ledger: redis });
   admin.mount(router);
   const server = createHttpServer({ router, logger, redis, ...(slackApp?.httpListener ? { slackListener: slackApp.httpListener } : {}) });
-  const port = await listen(server, config.PORT, config.HOST);
+  const port = await listen(server, config.PORT, config.HOST).catch((err: NodeJS.ErrnoException) => {
+    // Name the setting to change, not only the system's error.
+    const what =
+      err.code === 'EADDRINUSE'
+        ? `PORT ${config.PORT} is in use on ${config.HOST} (set PORT to a free port)`
+        : err.code === 'ENOTFOUND' || err.code === 'EADDRNOTAVAIL' || err.code === 'EAI_AGAIN'
+          ? `HOST ${config.HOST} is not an address of this machine (set HOST to one, or 0.0.0.0)`
+          : `cannot listen on HOST ${config.HOST}, PORT ${config.PORT}`;
+    throw new CountersignError(ErrorCode.ConfigInvalid, `${what}: ${err.code ?? err.message}`);
+  });
   await slackApp?.start();
   const url = `http://127.0.0.1:${port}`;
   issuer = publicUrl(config, port);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { eventually } from '../support/slack.js';
 
-// `npm start` on embedded defaults writes the agent secrets it made up to
+// How `npm start` fails. On embedded defaults it writes the agent secrets it made up to
 // .countersign/dev-agent-secrets.json, for local scripts to sign with. A second start that
 // fails (its port is taken) must leave the running one's secrets there.
 
@@ -31,9 +31,9 @@ const freePort = () =>
     });
   });
 
-function start(port: number): { child: ChildProcess; exit: Promise<number | null>; stderr: () => string } {
+function start(port: number, extra: NodeJS.ProcessEnv = {}): { child: ChildProcess; exit: Promise<number | null>; stderr: () => string } {
   const register = pathToFileURL(join(REPO, 'node_modules/@swc-node/register/esm/esm-register.mjs')).href;
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', COUNTERSIGN_POLICIES: join(REPO, 'policies'), SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', COUNTERSIGN_POLICIES: join(REPO, 'policies'), SWC_NODE_PROJECT: join(REPO, 'tsconfig.json'), ...extra };
   const child = spawn(process.execPath, ['--import', register, join(REPO, 'src/main.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
@@ -52,6 +52,13 @@ test('a second start on a taken port fails and leaves the running one\'s secrets
 
   const second = start(port);
   expect(await second.exit).toBe(1);
-  expect(second.stderr()).toContain('EADDRINUSE');
+  expect(second.stderr()).toContain(`countersign: PORT ${port} is in use on 127.0.0.1 (set PORT to a free port): EADDRINUSE`);
   expect(readFileSync(file, 'utf8')).toBe(first);
+}, 60_000);
+
+test('a HOST that is not an address of this machine is named', async () => {
+  const run = start(await freePort(), { HOST: '192.0.2.1' });
+  expect(await run.exit).toBe(1);
+  expect(run.stderr()).toContain('countersign: HOST 192.0.2.1 is not an address of this machine (set HOST to one, or 0.0.0.0): EADDRNOTAVAIL');
+  expect(run.stderr()).not.toMatch(/\n\s+at /);
 }, 60_000);
