@@ -17,6 +17,7 @@ import { GateStore } from './adapters/redis/gate-store.js';
 import { IdempotencyStore } from './adapters/redis/idempotency-store.js';
 import { ReplayGuard } from './adapters/redis/replay-guard.js';
 import { announceExpiry, type AppContext, type GateObserver } from './app/ports.js';
+import { MIN_SECRET_BYTES } from './adapters/http/auth/standard-webhooks.js';
 import { CountersignError, ErrorCode } from './core/errors.js';
 import { AgentNetworks } from './core/agent-networks.js';
 import { bufferedRandom, idSource } from './core/ids.js';
@@ -82,7 +83,18 @@ export async function startCountersign(options: CountersignOptions): Promise<Cou
   await checkDatabase(redis);
   const policy = await PolicyStore.open(config.COUNTERSIGN_POLICIES, logger);
   const overrides: PolicyOverrides = {};
-  for (const problem of secretsStatus(policy.current().agents, env)) {
+  const secretProblems = secretsStatus(policy.current().agents, env);
+  // A secret that is set but unusable is a typo in the configuration: the start stops and names
+  // it. One that is unset is an agent not deployed here (yet): it is refused until it is set.
+  const unusable = secretProblems.filter((p) => p.problem === 'invalid');
+  if (unusable.length > 0) {
+    throw new CountersignError(
+      ErrorCode.ConfigInvalid,
+      `invalid configuration:\n  ${unusable.map((p) => `${p.secretEnv} is not a Standard Webhooks secret (whsec_ and base64 of at least ${MIN_SECRET_BYTES} bytes), so agent ${p.agentId} could not authenticate`).join('\n  ')}`,
+      { issues: unusable.map((p) => ({ pointer: p.secretEnv, message: 'is not a Standard Webhooks secret' })) },
+    );
+  }
+  for (const problem of secretProblems) {
     logger.warn(
       { agentId: problem.agentId, secretEnv: problem.secretEnv },
       `agent ${problem.agentId} cannot authenticate with HMAC: ${problem.secretEnv} is ${problem.problem}`,

@@ -122,6 +122,18 @@ describe('configuration from the environment', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/invalid configuration:[\s\S]*PORT must be a port number/);
   }, 40_000);
+
+  test('`npm start` with an agent secret that is set but unusable stops and names it; an unset one is only warned about', () => {
+    const run = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', join(REPO, 'src/main.ts')], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'silent', COUNTERSIGN_AGENT_OPS_AGENT_SECRET: 'nope', SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('countersign: invalid configuration:\n  COUNTERSIGN_AGENT_OPS_AGENT_SECRET is not a Standard Webhooks secret');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  }, 40_000);
   test.each([
     ['REDIS_URL', 'redis://127.0.0.1:99999'],
     ['REDIS_URL', 'notaurl'],
