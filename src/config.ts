@@ -80,8 +80,8 @@ export const ConfigSchema = z
     SLACK_API_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:']).optional()),
     COUNTERSIGN_POLICIES: z.string().min(1).default('./policies'),
     COUNTERSIGN_KEYS: optionalNonEmpty,
-    // Executors pin the issuer: `https://cs.example.com/` and `https://cs.example.com` are one.
-    COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:'], publicUrlProblem).transform((v) => v.replace(/\/+$/, '')).optional()),
+    // Taken exactly as written: it is every grant's `iss`, which executors pin character for character.
+    COUNTERSIGN_PUBLIC_URL: optionalNonEmpty.pipe(urlOf(['http:', 'https:'], publicUrlProblem).optional()),
     /** The Slack user group whose members may run admin commands (freeze, mode, break-glass …). */
     COUNTERSIGN_ADMIN_GROUP: optionalNonEmpty.pipe(
       z.string().regex(/^S[A-Z0-9]{2,20}$/, { message: 'must be a Slack user group id (S…)' }).optional(),

@@ -51,9 +51,12 @@ export async function introspect(
   const log = { agentId: input.executor.id, actor: `executor:${input.executor.id}` };
   if (answer.active) {
     ctx.logger.info({ ...log, gateId: answer.gid, grantId: answer.jti, event: 'grant_consumed' }, 'grant consumed');
-    // The consumption is a link of the gate's chain: the deployment chain copies it.
-    const gate = await ctx.store.read(answer.gid).catch(() => undefined);
-    if (gate) notifyLink(ctx, gate);
+    // The consumption is a link of the gate's chain: the deployment chain copies it (after the
+    // answer; the executor does not wait for that read).
+    void ctx.store
+      .read(answer.gid)
+      .then((gate) => gate && notifyLink(ctx, gate))
+      .catch(() => undefined);
   } else {
     if (answer.reason === 'already_used') ctx.metrics?.bypassAttempt('replay');
     ctx.logger.warn({ ...log, event: 'grant_refused', reason: answer.reason, bypass: answer.reason === 'already_used' ? 'replay' : null }, `introspection: inactive (${answer.reason})`);

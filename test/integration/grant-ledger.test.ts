@@ -75,9 +75,17 @@ describe('consumeGrant', () => {
     const done = await redeemedGate('grt_after_outcome', 'completed');
     expect(await consumeGrant(redis, { jti: 'grt_after_outcome', gid: done, exp }, 'deploy-runner', now)).toEqual({ first: false, closed: 'completed' });
     const other = await redeemedGate('grt_the_real_one');
-    expect(await consumeGrant(redis, { jti: 'grt_another_one', gid: other, exp }, 'deploy-runner', now)).toEqual({ first: false, closed: 'unknown' });
+    expect(await consumeGrant(redis, { jti: 'grt_another_one', gid: other, exp }, 'deploy-runner', now)).toEqual({ first: false, foreign: true });
     expect(await redis.exists(gateKeys(done).grantUsed, gateKeys(other).grantUsed)).toBe(0);
     expect(await links(done)).toEqual([]);
+  });
+
+  test('while older replicas still run, a grant consumed here is claimed where they look too', async () => {
+    const exp = Math.floor(now / 1000) + 120;
+    const gid = await redeemedGate('grt_rolling_upgrade');
+    expect(await consumeGrant(redis, { jti: 'grt_rolling_upgrade', gid, exp }, 'new-runner', now)).toEqual({ first: true });
+    // What an older replica does to consume: SET NX on its key. It finds the grant taken.
+    expect(await redis.call('SET', grantUsedKey('grt_rolling_upgrade'), '{"consumer":"old-runner"}', 'NX', 'PXAT', String(exp * 1000), 'GET')).toBe(JSON.stringify({ consumer: 'new-runner', consumedAt: now }));
   });
 
   test('a grant consumed before the marker moved to the gate (an upgrade under way) stays consumed', async () => {

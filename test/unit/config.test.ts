@@ -149,10 +149,10 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name} `));
   });
 
-  test('REDIS_URL may name a database by number; COUNTERSIGN_PUBLIC_URL loses a trailing slash (it is the grant issuer)', () => {
+  test('REDIS_URL may name a database by number; COUNTERSIGN_PUBLIC_URL is kept exactly as written (it is the grant issuer executors pin)', () => {
     expect(loadConfig({ REDIS_URL: 'redis://:p%40ss@127.0.0.1:6379/3' }).REDIS_URL).toBe('redis://:p%40ss@127.0.0.1:6379/3');
     expect(loadConfig({ REDIS_URL: 'rediss://cache.internal/' }).REDIS_URL).toBe('rediss://cache.internal/');
-    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com');
-    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/countersign/' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com/countersign');
+    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com/');
+    expect(loadConfig({ COUNTERSIGN_PUBLIC_URL: 'https://cs.example.com/countersign' }).COUNTERSIGN_PUBLIC_URL).toBe('https://cs.example.com/countersign');
   });
 });

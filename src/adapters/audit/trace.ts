@@ -40,7 +40,8 @@ const str = (v: unknown) => (v === undefined || v === null || v === '' ? '—' :
 /**
  * Rebuilds a gate's path from its own audit chain (the authority) and its record: intent →
  * agent session → policy decision → votes and approval → grant (id and claims) → consumption by
- * the executor (while the ledger still holds it) → outcome and its calls.
+ * the executor (a link of the chain; for older releases, their marker while it lasts) → outcome
+ * and its calls.
  */
 export async function traceGate(redis: Redis, store: GateStore, gateId: string): Promise<GateTrace | undefined> {
   let gate: Gate | undefined;
@@ -249,7 +250,7 @@ async function consumption(redis: Redis, steps: TraceStep[]): Promise<TraceStep 
   } catch {
     marker = null;
   }
-  if (!marker) return { step: 'consumed', lines: ['no consumption on record (not introspected yet)'] };
+  if (!marker) return { step: 'consumed', lines: ['no consumption on record (not introspected yet, or consumed by an older release whose marker has expired)'] };
   const m = JSON.parse(marker) as { consumer?: string; consumedAt?: number };
   return { step: 'consumed', ...(m.consumedAt ? { at: m.consumedAt } : {}), ...(m.consumer ? { actor: m.consumer } : {}), lines: [`by ${str(m.consumer)}`] };
 }

@@ -279,7 +279,13 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
     replayParkedDelivery: (id) => replayParkedDelivery(queues.deliveries, id),
     async replayParkedDeliveriesOf(gateId) {
       const gate = await ctx.store.read(gateId);
-      return gate ? replayParkedDeliveriesOf(queues.deliveries, gateId, gate.version) : 0;
+      if (gate) return replayParkedDeliveriesOf(queues.deliveries, gateId, gate.version);
+      // A gate retention removed: its parked jobs are found by what they carry.
+      let replayed = 0;
+      for (const parked of (await listParkedDeliveries(queues.deliveries, 0, 999)).filter((p) => p.gateId === gateId)) {
+        if (await replayParkedDelivery(queues.deliveries, parked.jobId)) replayed += 1;
+      }
+      return replayed;
     },
     async close(deadline = Date.now() + options.closeTimeoutMs) {
       const left = () => Math.max(MIN_CLOSE_STEP_MS, deadline - Date.now());

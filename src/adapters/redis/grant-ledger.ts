@@ -30,11 +30,15 @@ export type LedgerRedis = Redis;
 export type ConsumeResult =
   | { first: true }
   | { first: false; consumedAt: number; consumer: string }
-  | { first: false; closed: string };
+  | { first: false; closed: string }
+  /** No such gate, or a grant the gate did not issue. */
+  | { first: false; foreign: true };
 
 /**
- * Where releases before the marker moved into the gate's keys recorded a consumption: still
- * read, so that a grant consumed just before an upgrade is not consumed again after it.
+ * Where releases before the marker moved into the gate's keys recorded a consumption. Still
+ * claimed first (SET NX), so that while old and new replicas run side by side neither can
+ * consume a grant the other did; drop once no replica of those releases runs and their grants
+ * have expired.
  */
 export function grantUsedKey(jti: string): string {
   if (!GRANT_ID.test(jti)) {
@@ -75,12 +79,17 @@ export async function consumeGrant(
   const keys = gateKeys(grant.gid);
   let reply: ScriptReply;
   try {
-    const legacy = await redis.get(grantUsedKey(grant.jti));
+    const legacy = await redis.call('SET', grantUsedKey(grant.jti), marker, 'NX', 'PXAT', String(expireAt), 'GET');
     if (legacy !== null) return parseMarker(legacy);
     reply = await runScript(redis, 'consume-grant-4', [keys.gate, keys.audit, keys.notes, keys.grantUsed], [grant.jti, marker, expireAt, entry, sha256Hex(entry)]);
   } catch (err) {
     if (isCountersignError(err)) throw err;
-    throw new CountersignError(ErrorCode.StoreUnavailable, 'cannot record the grant as used', { cause: err });
+    const timedOut = (err as Error).message === 'Command timed out';
+    throw new CountersignError(
+      ErrorCode.StoreUnavailable,
+      timedOut ? 'the store did not answer in time: the grant may have been consumed, or not; ask for a new gate if a retry says already_used' : 'cannot record the grant as used',
+      { cause: err },
+    );
   }
   switch (Number(reply[0])) {
     case 1:
@@ -91,7 +100,7 @@ export async function consumeGrant(
       return { first: false, closed: String(reply[1]) };
     default:
       // No such gate, or the grant is not the one the gate issued: nothing to consume.
-      return { first: false, closed: 'unknown' };
+      return { first: false, foreign: true };
   }
 }
 
@@ -177,6 +186,6 @@ export async function introspectGrant(token: string, options: IntrospectOptions)
     if (!allowed.includes(claims.aud)) return { active: false, reason: 'wrong_audience' };
   }
   const used = await consumeGrant(options.redis, claims, options.consumer, options.now);
-  if (!used.first) return { active: false, reason: 'closed' in used ? 'gate_closed' : 'already_used' };
+  if (!used.first) return { active: false, reason: 'closed' in used ? 'gate_closed' : 'foreign' in used ? 'malformed' : 'already_used' };
   return { active: true, ...claims };
 }

@@ -39,7 +39,7 @@ export class ReplayGuard {
       return reply === 'OK';
     } catch (cause) {
       // Fail closed: without the guard a replay could not be told from a first delivery.
-      throw new CountersignError(ErrorCode.StoreUnavailable, 'replay protection is unavailable (Redis does not answer); nothing was recorded: retry, with the same Idempotency-Key where the request had one', { cause });
+      throw new CountersignError(ErrorCode.StoreUnavailable, 'replay protection is unavailable (Redis does not answer); the request was not acted on: retry, signed anew (a new webhook-id) and with the same Idempotency-Key where it had one', { cause });
     }
   }
 }

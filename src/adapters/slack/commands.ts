@@ -199,7 +199,8 @@ async function execute(deps: CommandDeps, c: Exclude<ParsedCommand, { kind: 'hel
 async function parkedText(deps: CommandDeps): Promise<string> {
   if (!deps.deliveries) return 'This process has no delivery queue.';
   const [total, parked] = await Promise.all([deps.deliveries.count(), deps.deliveries.list(0, PARKED_LIST - 1)]);
-  if (total === 0) return ':white_check_mark: No agent callback is parked.';
+  // Two reads: a replay may land between them.
+  if (total === 0 || parked.length === 0) return ':white_check_mark: No agent callback is parked.';
   const lines = parked.map(
     (p) =>
       `• \`${p.gateId}\` ${code(p.event, 40)} to ${code(p.agentId, 70)} at ${code(p.url, 200)}: ${p.attempts} attempts, last ${p.failedAt ? `<!date^${Math.floor(Date.parse(p.failedAt) / 1000)}^{date_short_pretty} {time}|${p.failedAt}>` : 'at an unknown time'}: ${escapeTruncate(p.failedReason, 200)}`,

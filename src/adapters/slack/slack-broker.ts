@@ -121,6 +121,8 @@ export class SlackBroker implements GateObserver {
       // Posted or not yet: a gate whose change record waits for its slot has reviewers already.
       const gate = await store.get(id, this.deps.now());
       if (!gate || (gate.state !== 'pending_review' && gate.state !== 'approved')) continue;
+      // An approved gate that policy allowed outright has no reviewers to keep current.
+      if (gate.state === 'approved' && gate.decision.outcome !== 'review') continue;
       if (!this.setsOf(gate).some(affected)) continue;
       const members = await this.reviewersOf(gate);
       if (gate.state === 'approved') {
