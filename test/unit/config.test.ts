@@ -98,18 +98,21 @@ describe('configuration from the environment', () => {
     const dir = await mkdtemp(join(tmpdir(), 'countersign-badpolicy-'));
     await cp(join(REPO, 'policies'), dir, { recursive: true });
     await writeFile(join(dir, 'rules.yaml'), (await readFile(join(dir, 'rules.yaml'), 'utf8')).replace('quorum: 2', 'quorum: -5'));
-    const before = (await readdir(tmpdir())).filter((f) => f.startsWith('countersign-redis-'));
+    // A temporary directory of the child's own: tests running beside this one use the shared one.
+    const childTmp = await mkdtemp(join(tmpdir(), 'countersign-tmp-'));
     const run = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', join(REPO, 'src/main.ts')], {
       cwd: REPO,
-      env: { PATH: process.env.PATH, PORT: '0', COUNTERSIGN_POLICIES: dir, LOG_LEVEL: 'silent', SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') },
+      env: { PATH: process.env.PATH, TMPDIR: childTmp, PORT: '0', COUNTERSIGN_POLICIES: dir, LOG_LEVEL: 'silent', SWC_NODE_PROJECT: join(REPO, 'tsconfig.json') },
       encoding: 'utf8',
       timeout: 30_000,
     });
     await rm(dir, { recursive: true, force: true });
+    const left = await readdir(childTmp);
+    await rm(childTmp, { recursive: true, force: true });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/rules\.yaml:\d+ rules\[\d+\]\.review\.quorum/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
-    expect((await readdir(tmpdir())).filter((f) => f.startsWith('countersign-redis-') && !before.includes(f))).toEqual([]);
+    expect(left.filter((f) => f.startsWith('countersign-redis-'))).toEqual([]);
   }, 40_000);
 
   test('`npm start` with a bad value exits at once with the variable named', () => {

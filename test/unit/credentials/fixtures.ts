@@ -1,5 +1,6 @@
+import { afterAll } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Decision } from '../../../src/core/decision.js';
@@ -45,8 +46,16 @@ export function approvedGate(example = 'customer-data-export.json', id = 'g_01JD
 }
 
 /** A fresh, empty key directory. */
+/** Key directories made by the test file that imports this module (jest loads it per file): removed after it. */
+const madeKeyDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeKeyDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempKeyDir(): string {
-  return join(mkdtempSync(join(tmpdir(), 'countersign-keys-')), 'keys');
+  const parent = mkdtempSync(join(tmpdir(), 'countersign-keys-'));
+  madeKeyDirs.push(parent);
+  return join(parent, 'keys');
 }
 
 /** A logger that keeps what it was told. */
