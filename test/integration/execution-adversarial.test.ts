@@ -320,6 +320,7 @@ describe('POST /v1/gates/:id/outcome', () => {
     const { grant } = (await redeem(t, AGENT, gate.id, gate.hash)).body;
     expect((await as(t, AGENT, 'POST', `/v1/gates/${gate.id}/outcome`, { json: { status: 'succeeded', calls: [] } })).body.state).toBe('completed');
     expect((await introspect(t, EXECUTOR, grant)).body).toEqual({ active: false, reason: 'gate_closed' });
+    expect((await introspect(t, EXECUTOR, grant)).body).toEqual({ active: false, reason: 'gate_closed' });
     const events = (await t.app.ctx.store.auditTrail(gate.id)).map((l) => JSON.parse(l.entry).event);
     expect(events).not.toContain('grant_consumed');
   });

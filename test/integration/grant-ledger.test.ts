@@ -78,6 +78,9 @@ describe('consumeGrant', () => {
     expect(await consumeGrant(redis, { jti: 'grt_another_one', gid: other, exp }, 'deploy-runner', now)).toEqual({ first: false, foreign: true });
     expect(await redis.exists(gateKeys(done).grantUsed, gateKeys(other).grantUsed)).toBe(0);
     expect(await links(done)).toEqual([]);
+    // Asked again, the same answer: the refusal left no claim behind.
+    expect(await redis.exists(grantUsedKey('grt_after_outcome'), grantUsedKey('grt_another_one'))).toBe(0);
+    expect(await consumeGrant(redis, { jti: 'grt_after_outcome', gid: done, exp }, 'deploy-runner', now)).toEqual({ first: false, closed: 'completed' });
   });
 
   test('while older replicas still run, a grant consumed here is claimed where they look too', async () => {

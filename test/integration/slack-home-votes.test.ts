@@ -39,6 +39,29 @@ function homeClick(who: string, actionId: string, gateId: string) {
   return sendInteraction(t, click);
 }
 
+type OpenedView = { id: string; hash: string; callback_id: string; private_metadata: string };
+
+/** Opens the deny modal from App Home; returns it as Slack opened it. */
+async function openDenyFromHome(who: string, gateId: string): Promise<OpenedView> {
+  expect((await homeClick(who, ACTION_DENY, gateId)).status).toBe(200);
+  const opened = await t.slack.waitFor((c) => c.method === 'views.open' && c.response.ok === true && JSON.stringify(c.params.view).includes(gateId), 5_000);
+  return opened.response.view as OpenedView;
+}
+
+/** Submits the deny modal with a reason, as Slack would. */
+function submitDeny(who: string, view: OpenedView, reason: string) {
+  const user = demoUser(who);
+  return sendInteraction(
+    t,
+    viewSubmissionPayload({
+      actor: { id: user.id, name: who },
+      view,
+      values: { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: { type: 'plain_text_input', value: reason } } },
+      triggerId: t.slack.issueTriggerId({ user: user.id }),
+    }),
+  );
+}
+
 /** What the person was told in their DM with the app. */
 const dmTexts = (who: string) =>
   [...t.slack.state.conversations.values()].filter((c) => c.isIm && c.user === demoUser(who).id).flatMap((c) => c.messages.map((m) => m.text));
@@ -46,24 +69,13 @@ const dmTexts = (who: string) =>
 describe('votes from App Home by someone outside the approvals channel', () => {
   test('a deny submitted after the gate was decided is refused in the modal itself', async () => {
     const id = await gateDavidReviewsFromHome();
-    const david = demoUser('david');
-    expect((await homeClick('david', ACTION_DENY, id)).status).toBe(200);
-    const opened = await t.slack.waitFor((c) => c.method === 'views.open' && c.response.ok === true && JSON.stringify(c.params.view).includes(id), 5_000);
-    const view = opened.response.view as { id: string; hash: string; callback_id: string; private_metadata: string };
+    const view = await openDenyFromHome('david', id);
     expect(view.callback_id).toBe(CALLBACK_DENY);
     // Meanwhile Elena approves: the gate is decided.
     await approve(t, id, 'elena');
     await eventually(async () => (await t.app.ctx.store.read(id))!.state === 'approved');
 
-    const submitted = await sendInteraction(
-      t,
-      viewSubmissionPayload({
-        actor: { id: david.id, name: 'david' },
-        view,
-        values: { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: { type: 'plain_text_input', value: 'no, this breaks payments' } } },
-        triggerId: t.slack.issueTriggerId({ user: david.id }),
-      }),
-    );
+    const submitted = await submitDeny('david', view, 'no, this breaks payments');
     expect(submitted.status).toBe(200);
     expect(submitted.body).toEqual({ response_action: 'errors', errors: { [DENY_REASON_BLOCK]: 'This request is already approved; votes are closed.' } });
     expect((await t.app.ctx.store.read(id))!.votes.map((v) => v.voter)).toEqual([demoUser('elena').id]);
@@ -71,19 +83,7 @@ describe('votes from App Home by someone outside the approvals channel', () => {
 
   test('a deny that counts closes the modal', async () => {
     const id = await gateDavidReviewsFromHome();
-    const david = demoUser('david');
-    await homeClick('david', ACTION_DENY, id);
-    const opened = await t.slack.waitFor((c) => c.method === 'views.open' && c.response.ok === true && JSON.stringify(c.params.view).includes(id), 5_000);
-    const view = opened.response.view as { id: string; hash: string; callback_id: string; private_metadata: string };
-    const submitted = await sendInteraction(
-      t,
-      viewSubmissionPayload({
-        actor: { id: david.id, name: 'david' },
-        view,
-        values: { [DENY_REASON_BLOCK]: { [DENY_REASON_ACTION]: { type: 'plain_text_input', value: 'not during the freeze' } } },
-        triggerId: t.slack.issueTriggerId({ user: david.id }),
-      }),
-    );
+    const submitted = await submitDeny('david', await openDenyFromHome('david', id), 'not during the freeze');
     expect(submitted.status).toBe(200);
     expect(submitted.body ?? {}).not.toHaveProperty('response_action');
     expect((await t.app.ctx.store.read(id))!.state).toBe('denied');

@@ -47,6 +47,9 @@ export function grantUsedKey(jti: string): string {
   return `cs:{grant:${jti}}:used`;
 }
 
+/** Deletes a key only while it holds the given value. */
+const RELEASE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 function parseMarker(raw: unknown): { first: false; consumedAt: number; consumer: string } {
   try {
     const parsed = JSON.parse(String(raw)) as { consumer?: unknown; consumedAt?: unknown };
@@ -77,11 +80,15 @@ export async function consumeGrant(
   const expireAt = Math.max(grant.exp * 1000, now) + LEDGER_SKEW_MARGIN_MS;
   const entry = JSON.stringify({ event: 'grant_consumed', actor: consumer, at: now, grantId: grant.jti });
   const keys = gateKeys(grant.gid);
+  const legacyKey = grantUsedKey(grant.jti);
   let reply: ScriptReply;
   try {
-    const legacy = await redis.call('SET', grantUsedKey(grant.jti), marker, 'NX', 'PXAT', String(expireAt), 'GET');
+    const legacy = await redis.call('SET', legacyKey, marker, 'NX', 'PXAT', String(expireAt), 'GET');
     if (legacy !== null) return parseMarker(legacy);
     reply = await runScript(redis, 'consume-grant-4', [keys.gate, keys.audit, keys.notes, keys.grantUsed], [grant.jti, marker, expireAt, entry, sha256Hex(entry)]);
+    // Refused here (gate closed, not its grant): take back the claim made for older replicas,
+    // if it is still ours, so that a later attempt hears the same reason, not "already used".
+    if (Number(reply[0]) < 0) await redis.eval(RELEASE_IF_OURS, 1, legacyKey, marker);
   } catch (err) {
     if (isCountersignError(err)) throw err;
     const timedOut = (err as Error).message === 'Command timed out';
