@@ -47,11 +47,11 @@ export async function benchIntake(): Promise<BenchResult> {
   const redis = await startPrivateRedis();
   const secret = generateWebhookSecret();
   const bare = await startChild('bare-server.ts');
-  const app = await startChild('app-server.ts', { REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret });
+  const app = await startChild('app-server.ts', { REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret, BENCH_FLOOR: '1' });
   const lines: string[] = [];
   const counter = new Redis(redis.url);
   try {
-    const prepared = prepareGates(secret, 200_000);
+    const prepared = prepareGates(secret, 340_000);
     let next = 0;
     const take = () => prepared[next++];
 
@@ -61,9 +61,14 @@ export async function benchIntake(): Promise<BenchResult> {
 
     // Bare and intake take turns, ROUNDS times: on a shared machine the capacity drifts during a
     // run, and each round's ratio compares two phases measured moments apart. The median round
-    // is reported (and every round's ratio).
+    // is reported (and every round's ratio). Each round ends with the floor: the same requests
+    // through the route's work up to its store, with nothing stored (see floor.ts).
     const bareBody = prepared[0]!;
-    const rounds: Array<{ bare: LoadResult; intake: LoadResult; cpu: CpuShare }> = [];
+    const floorTake = () => {
+      const request = take();
+      return request && { ...request, path: '/bench/floor/gates' };
+    };
+    const rounds: Array<{ bare: LoadResult; intake: LoadResult; cpu: CpuShare; floor: LoadResult; floorCpu: CpuShare }> = [];
     for (let r = 0; r < ROUNDS; r += 1) {
       const bareRun = await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: () => bareBody });
       const stopCount = await startCpuCount(counter, app.child.pid!);
@@ -72,11 +77,15 @@ export async function benchIntake(): Promise<BenchResult> {
       if (profile) app.child.kill('SIGUSR2');
       const intakeRun = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: take });
       if (profile) app.child.kill('SIGUSR2');
-      rounds.push({ bare: bareRun, intake: intakeRun, cpu: await stopCount() });
+      const cpu = await stopCount();
+      const stopFloorCount = await startCpuCount(counter, app.child.pid!);
+      const floor = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: floorTake });
+      rounds.push({ bare: bareRun, intake: intakeRun, cpu, floor, floorCpu: await stopFloorCount() });
     }
     const ratioOf = (r: (typeof rounds)[number]) => r.intake.throughput / r.bare.throughput;
+    const floorRatioOf = (r: (typeof rounds)[number]) => r.floor.throughput / r.bare.throughput;
     const median = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(ROUNDS / 2)]!;
-    const { bare: baseline, intake, cpu } = median;
+    const { bare: baseline, intake, cpu, floor, floorCpu } = median;
     // Latency at a fixed arrival rate (open loop, no coordinated omission): half the measured capacity.
     const rate = Math.max(100, Math.floor(intake.throughput * 0.5));
     const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate });
@@ -85,13 +94,15 @@ export async function benchIntake(): Promise<BenchResult> {
     const quarter = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate: quarterRate });
 
     const ratio = ratioOf(median);
-    lines.push(`${ROUNDS} rounds of ${ROUND_SECONDS} s each, bare then intake; ratios ${rounds.map((r) => ratioOf(r).toFixed(3)).join(', ')}; the median round:`);
+    lines.push(`${ROUNDS} rounds of ${ROUND_SECONDS} s each, bare, intake, then the floor; ratios ${rounds.map((r) => ratioOf(r).toFixed(3)).join(', ')}; the median round:`);
     lines.push(line('bare node:http (closed loop)', baseline));
     lines.push(line('POST /v1/gates (closed loop)', intake));
+    lines.push(line('floor: nothing stored (closed loop)', floor));
     lines.push(line(`POST /v1/gates (open loop ${rate}/s)`, paced));
     lines.push(line(`POST /v1/gates (open loop ${quarterRate}/s)`, quarter));
     lines.push(`CPU per request in the closed loop: ${perRequest(cpu, intake)} (all on the same two cores)`);
-    lines.push(`throughput ratio intake / bare: ${ratio.toFixed(3)} (target ≥ 0.30)`);
+    lines.push(`CPU per request of the floor: ${perRequest(floorCpu, floor)}`);
+    lines.push(`throughput ratio intake / bare: ${ratio.toFixed(3)} (target ≥ 0.30); the floor / bare: ${floorRatioOf(median).toFixed(3)} (rounds ${rounds.map((r) => floorRatioOf(r).toFixed(3)).join(', ')})`);
     lines.push(`p99 closed loop ${intake.p99Ms.toFixed(2)} ms, open loop at ${rate}/s ${paced.p99Ms.toFixed(2)} ms, at ${quarterRate}/s ${quarter.p99Ms.toFixed(2)} ms (target ≤ 20 ms)`);
     return {
       name: 'intake',
@@ -102,6 +113,9 @@ export async function benchIntake(): Promise<BenchResult> {
         ratio,
         ratioMin: Math.min(...rounds.map(ratioOf)),
         ratioMax: Math.max(...rounds.map(ratioOf)),
+        floorRps: floor.throughput,
+        floorRatio: floorRatioOf(median),
+        floorCpuMainMsPerRequest: floorCpu.mainMs / floor.requests,
         closedP50Ms: intake.p50Ms,
         closedP99Ms: intake.p99Ms,
         openRate: rate,
