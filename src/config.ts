@@ -45,6 +45,15 @@ function isWebhookSecret(secret: string): boolean {
   }
 }
 
+/** LOG_LEVEL: one of pino's levels, any case, spaces around ignored; unset or empty is `info`. */
+export const LogLevelSchema = optionalNonEmpty.pipe(
+  z
+    .string()
+    .transform((v) => v.toLowerCase())
+    .pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }))
+    .default('info'),
+);
+
 /** Retention of finished gates when COUNTERSIGN_RETENTION_DAYS is not set. */
 export const DEFAULT_RETENTION_DAYS = 90;
 /** Longer than an Idempotency-Key is remembered (24 h), so a late retry never meets a retired gate's key. */
@@ -113,7 +122,7 @@ export const ConfigSchema = z
       for (const problem of parsed.problems) ctx.addIssue({ code: 'custom', message: `is invalid: ${problem}` });
       return z.NEVER;
     }),
-    LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+    LOG_LEVEL: LogLevelSchema,
   })
   .superRefine((c, ctx) => {
     if (c.SLACK_BOT_TOKEN && !c.SLACK_APP_TOKEN && !c.SLACK_SIGNING_SECRET) {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig, publicUrl } from './config.js';
+import { loadConfig, LogLevelSchema, publicUrl } from './config.js';
 import { startCountersign, type Countersign } from './countersign.js';
 import { AgentNetworks } from './core/agent-networks.js';
 import { provideDevelopmentSecrets, writeDevelopmentSecrets } from './dev-secrets.js';
@@ -40,9 +40,14 @@ async function portFor(variable: string, fallback: number): Promise<number> {
 
 async function main(): Promise<void> {
   const out = (line = '') => process.stdout.write(`${line}\n`);
+  const level = LogLevelSchema.safeParse(process.env.LOG_LEVEL);
+  if (!level.success) {
+    process.stderr.write(`countersign demo: invalid configuration:\n  LOG_LEVEL ${level.error.issues[0]?.message ?? 'is invalid'}\n`);
+    process.exit(1);
+  }
   mkdirSync('.countersign', { recursive: true, mode: 0o700 });
   const logger = pino(
-    { level: process.env.LOG_LEVEL || 'info', base: { service: 'countersign' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    { level: level.data, base: { service: 'countersign' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: LOG_FILE, sync: false, mkdir: true }),
   );
 

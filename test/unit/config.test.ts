@@ -55,6 +55,13 @@ describe('configuration from the environment', () => {
     expect(refusal(env)).toMatch(new RegExp(`^invalid configuration:[\\s\\S]*\\b${name}\\b`));
   });
 
+  test('LOG_LEVEL is read as written in any case, with spaces around it ignored; empty is info', () => {
+    expect(loadConfig({ LOG_LEVEL: ' debug ' }).LOG_LEVEL).toBe('debug');
+    expect(loadConfig({ LOG_LEVEL: 'WARN' }).LOG_LEVEL).toBe('warn');
+    expect(loadConfig({ LOG_LEVEL: '' }).LOG_LEVEL).toBe('info');
+    expect(refusal({ LOG_LEVEL: 'verbose' })).toMatch(/LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
+  });
+
   test('every bad value is named at once, and a secret is never repeated', () => {
     const secret = 'whsec_dG9vLXNob3J0LXNlY3JldA==';
     const message = refusal({ PORT: '-1', LOG_LEVEL: 'loud', COUNTERSIGN_DELIVERY_SECRET: secret })!;
