@@ -28,8 +28,11 @@ const LOG_FILE = join('.countersign', 'demo.log');
 
 /** The wanted port, or any free one when it is taken and the user did not ask for it. */
 async function portFor(variable: string, fallback: number): Promise<number> {
-  const wanted = process.env[variable];
-  if (wanted !== undefined && wanted !== '') return Number(wanted);
+  const wanted = process.env[variable]?.trim();
+  if (wanted !== undefined && wanted !== '') {
+    if (!/^\d{1,5}$/.test(wanted) || Number(wanted) > 65_535) throw new Error(`invalid configuration:\n  ${variable} must be a port number (0–65535, digits only)`);
+    return Number(wanted);
+  }
   const free = await new Promise<boolean>((resolve) => {
     const probe = createServer();
     probe.once('error', () => resolve(false));
