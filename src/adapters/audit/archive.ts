@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Redis } from 'ioredis';
 import { GENESIS } from '../../core/audit-chain.js';
 import { gateKeys } from '../redis/keys.js';
@@ -106,8 +107,24 @@ export async function archiveAudit(redis: Redis, options: { before: number; out:
   } finally {
     closeSync(fd);
   }
+  // And its directory entry: a file whose data is on disk but whose name is not could vanish in
+  // a crash after the trim below.
+  syncDirectory(dirname(options.out));
   const through = start.pos + safe;
   const reply = await runScript(redis, 'audit-trim-2', [AUDIT_KEYS.log, AUDIT_KEYS.base], [baseText, safe, safeHash, JSON.stringify({ pos: through, hash: safeHash })]);
   if (reply[0] !== 1) return { kind: 'refused', reason: 'the chain changed while it was archived (another archive ran): nothing was dropped; the file is a copy' };
   return { kind: 'archived', from: start.pos + 1, through, records: safe, gates };
+}
+
+/** fsync of a directory, so the names created in it survive a crash (POSIX; a no-op where unsupported). */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    // Some platforms and file systems cannot fsync a directory (EINVAL, EISDIR on Windows).
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    closeSync(fd);
+  }
 }
