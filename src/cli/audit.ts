@@ -126,12 +126,19 @@ export async function auditCommand(args: string[], io: AuditIo): Promise<number>
     return withRedis(io, async (redis) => {
       const report = await verifyAudit(redis, { anchors, ...(archived ? { archived } : {}) });
       for (const p of report.problems) io.stdout.write(`TAMPERED ${describeProblem(p)}\n`);
-      for (const a of report.archivedAnchors) io.stdout.write(`note: anchor ${a.pos} lies in the archived part (records 1–${report.archivedThrough}): check it against the archive file\n`);
+      for (const a of report.archivedAnchors) {
+        io.stdout.write(`UNCHECKED anchor ${a.pos} lies in the archived part (records 1–${report.archivedThrough}): only the archive files can prove it; pass them with --archive\n`);
+      }
+      if (report.archivedThrough > 0 && !archived) {
+        io.stdout.write(
+          `note: records 1–${report.archivedThrough} are not in Redis: archived by \`audit archive\`, or removed by someone who also wrote the chain's base; pass the archive files with --archive to check them\n`,
+        );
+      }
       for (const u of report.uncopied) {
         io.stdout.write(`note: gate ${u.gateId} links ${u.fromSeq}–${u.toSeq} are not in the deployment chain yet (copied with the gate's next change)\n`);
       }
       io.stdout.write(
-        `${report.ok ? 'OK' : 'FAILED'}: ${report.records} deployment records, ${report.gates} gates, ${report.links} gate links checked; ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}\n`,
+        `${report.ok ? 'OK' : 'FAILED'}: ${report.records} deployment records${deploymentRange(report, archived !== undefined)}, ${report.gates} gates, ${report.links} gate links checked; ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}${report.archivedAnchors.length > 0 ? `, ${report.archivedAnchors.length} anchor${report.archivedAnchors.length === 1 ? '' : 's'} unchecked` : ''}\n`,
       );
       return report.ok ? 0 : 1;
     });
@@ -280,4 +287,12 @@ export async function traceCommand(args: string[], io: AuditIo): Promise<number>
     io.stdout.write(renderTrace(trace));
     return trace.chainProblems.length === 0 ? 0 : 1;
   });
+}
+
+/** Which records a verify checked, when some were archived: ` (records 41–57; 1–40 archived, checked)`. */
+function deploymentRange(report: { records: number; archivedThrough: number }, withArchive: boolean): string {
+  const b = report.archivedThrough;
+  if (b === 0) return '';
+  const inRedis = report.records > 0 ? `records ${b + 1}–${b + report.records}; ` : '';
+  return ` (${inRedis}1–${b} archived, ${withArchive ? 'checked against the archive files' : 'not checked'})`;
 }

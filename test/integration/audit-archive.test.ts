@@ -74,15 +74,22 @@ describe('audit archive', () => {
     const after = await chain();
     expect(after.map((r) => r.pos)).toEqual(before.slice(firstOfWaiting).map((r) => r.pos));
     expect(JSON.parse((await t.redis.get(AUDIT_KEYS.base))!)).toEqual({ pos: lines.at(-1)!.pos, hash: lines.at(-1)!.hash });
-    // verify checks from the base; the old head is still there; an anchor inside the archive is noted, not failed.
+    // verify checks from the base and says which records it did not check; the old head is still there.
+    const plain = await cli(auditCommand, ['verify', '--anchor', oldHead]);
+    expect(plain.code).toBe(0);
+    expect(plain.out).toContain(`note: records 1–${firstOfWaiting} are not in Redis: archived by \`audit archive\`, or removed by someone who also wrote the chain's base`);
+    expect(plain.out).toMatch(new RegExp(`OK: \\d+ deployment records \\(records ${firstOfWaiting + 1}–\\d+; 1–${firstOfWaiting} archived, not checked\\)`));
+    // An anchor inside the archive cannot be checked without the file: unchecked is not OK.
     const verified = await cli(auditCommand, ['verify', '--anchor', oldHead, '--anchor', `${lines[0]!.pos}:${lines[0]!.hash}`]);
-    expect(verified.out).toMatch(/0 problems/);
-    expect(verified.out).toContain(`note: anchor ${lines[0]!.pos} lies in the archived part`);
-    expect(verified.code).toBe(0);
+    expect(verified.out).toMatch(/0 problems, 1 anchor unchecked/);
+    expect(verified.out).toContain(`UNCHECKED anchor ${lines[0]!.pos} lies in the archived part (records 1–${firstOfWaiting})`);
+    expect(verified.code).toBe(1);
     // With the archive file given, its records are checked to chain up to the base, and anchors in it against it.
     const withArchive = await cli(auditCommand, ['verify', '--archive', out, '--anchor', `${lines[0]!.pos}:${lines[0]!.hash}`]);
-    expect(withArchive.out).toMatch(/0 problems/);
-    expect(withArchive.out).not.toContain('note: anchor');
+    expect(withArchive.out).toMatch(/0 problems\n/);
+    expect(withArchive.out).toContain(`1–${firstOfWaiting} archived, checked against the archive files`);
+    expect(withArchive.out).not.toContain('UNCHECKED');
+    expect(withArchive.code).toBe(0);
     const forged = join(dir, 'forged.ndjson');
     writeFileSync(forged, readFileSync(out, 'utf8').replace(/"loggedAt":\d+/, '"loggedAt":1'));
     const forgedAnswer = await cli(auditCommand, ['verify', '--archive', forged]);
@@ -109,8 +116,11 @@ describe('audit archive', () => {
     expect(rest.code).toBe(0);
     expect(rest.out).toContain(`archived records ${firstOfWaiting + 1}–`);
     expect(await t.redis.llen(AUDIT_KEYS.log)).toBe(0);
-    expect((await cli(auditCommand, ['verify', '--anchor', oldHead])).code).toBe(0);
-    expect((await cli(auditCommand, ['verify', '--archive', out, '--archive', join(dir, 'third.ndjson'), '--anchor', oldHead])).out).toMatch(/0 problems/);
+    // The old head is archived now: only the files can prove it.
+    expect((await cli(auditCommand, ['verify', '--anchor', oldHead])).code).toBe(1);
+    const full = await cli(auditCommand, ['verify', '--archive', out, '--archive', join(dir, 'third.ndjson'), '--anchor', oldHead]);
+    expect(full.out).toMatch(/0 problems\n/);
+    expect(full.code).toBe(0);
     const missing = await cli(auditCommand, ['verify', '--archive', join(dir, 'third.ndjson')]);
     expect(missing.code).toBe(1);
     expect(missing.out).toContain('in the archive: expected record 1 after 000000000000…');
@@ -129,5 +139,32 @@ describe('audit archive', () => {
     expect((await cli(auditCommand, ['archive', '--out', join(dir, 'x.ndjson'), '--before', 'yesterday'])).code).toBe(2);
     const old = await cli(auditCommand, ['archive', '--out', join(dir, 'y.ndjson'), '--before', '30d']);
     expect(old.out).toMatch(/^nothing to archive/);
+  });
+
+  test('a prefix cut from the chain with a base written in its place, no archive ever made, fails verify against a published head', async () => {
+    // Setup: a finished and retired gate, an admin record, a published head, then a live gate.
+    const gone = await cancelled();
+    await t.app.admin.audit.admin({ event: 'admin', actor: 'slack:UADMIN', at: Date.now(), command: 'break-glass', args: { gateId: gone }, result: 'approved' });
+    await retireAll();
+    await t.app.admin.audit.flush();
+    const published = (await cli(auditCommand, ['head'])).out.trim();
+    await createGate(t, 'terraform-bot', example('terraform-apply-prod'));
+    await t.app.admin.audit.flush();
+    expect((await cli(auditCommand, ['verify', '--anchor', published])).code).toBe(0);
+    const [pos, hash] = published.split(':') as [string, string];
+    const base = JSON.parse((await t.redis.get(AUDIT_KEYS.base)) ?? '{"pos":0}') as { pos: number };
+
+    // Execution: someone who can write Redis drops every record up to the published head and
+    // writes a base there, as an archive would.
+    await t.redis.ltrim(AUDIT_KEYS.log, Number(pos) - base.pos, -1);
+    await t.redis.set(AUDIT_KEYS.base, JSON.stringify({ pos: Number(pos), hash }));
+
+    // Validation: the published head is not taken on the base's word; a plain verify says what it did not check.
+    const anchored = await cli(auditCommand, ['verify', '--anchor', published]);
+    expect(anchored.code).toBe(1);
+    expect(anchored.out).toContain(`UNCHECKED anchor ${pos} lies in the archived part (records 1–${pos})`);
+    const plain = await cli(auditCommand, ['verify']);
+    expect(plain.out).toContain(`note: records 1–${pos} are not in Redis`);
+    expect(plain.out).toContain(`1–${pos} archived, not checked`);
   });
 });

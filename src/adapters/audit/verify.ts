@@ -13,7 +13,10 @@ export interface VerifyReport {
   records: number;
   /** The last archived record's position (0 when nothing was archived): Redis holds the records after it. */
   archivedThrough: number;
-  /** Anchors that lie in the archived part (not checked: check them against the archive file). */
+  /**
+   * Anchors in the archived part, left unchecked because no archive files were given: the report
+   * is not ok while there are any (the stored base alone proves nothing about them).
+   */
   archivedAnchors: ChainHead[];
   /** Gate chains checked. */
   gates: number;
@@ -133,8 +136,10 @@ async function verifyOnce(redis: Redis, options: VerifyOptions): Promise<{ repor
   // the chain, with the same hash. This catches what nothing inside Redis can: records cut from
   // the end together with the stored head and watermarks, or a chain rebuilt from some point on.
   for (const anchor of anchors) {
-    const held = anchor.pos === base.pos ? base.hash : anchor.pos < base.pos ? archivedHashes.get(anchor.pos) : anchoredHashes.get(anchor.pos);
-    if (anchor.pos < base.pos && !options.archived) {
+    // An anchor in the archived part (its last record included) is proven by the archive files
+    // alone: the stored base is only Redis's word, and whoever can cut the chain can write it.
+    const held = anchor.pos <= base.pos ? archivedHashes.get(anchor.pos) : anchoredHashes.get(anchor.pos);
+    if (anchor.pos <= base.pos && base.pos > 0 && !options.archived) {
       archivedAnchors.push(anchor);
     } else if (anchor.pos > base.pos + total) {
       problems.push({
@@ -249,7 +254,7 @@ async function verifyOnce(redis: Redis, options: VerifyOptions): Promise<{ repor
     if (raw.length > copiedUpTo) uncopied.push({ gateId, fromSeq: copiedUpTo + 1, toSeq: raw.length });
   }
   problems.sort((a, b) => (a.chain === b.chain ? (a.position ?? 0) - (b.position ?? 0) : a.chain === 'deployment' ? -1 : 1));
-  return { report: { ok: problems.length === 0, records: total, archivedThrough: base.pos, archivedAnchors, gates: gateIds.size, links, problems, uncopied }, rawBase };
+  return { report: { ok: problems.length === 0 && archivedAnchors.length === 0, records: total, archivedThrough: base.pos, archivedAnchors, gates: gateIds.size, links, problems, uncopied }, rawBase };
 }
 
 /** One line per problem, naming where to look. */
