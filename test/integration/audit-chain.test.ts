@@ -105,6 +105,24 @@ describe('audit verify', () => {
     expect(out).toMatch(/^FAILED/m);
   });
 
+  test("a gate's stored request changed outside the chain (what trace shows as granted) is caught by its evidence hash", async () => {
+    // Execution: rewrite the resource and the requester in the gate's record (outside its chain).
+    const key = `cs:{g:${full.id}}:gate`;
+    const record = (await t.redis.hget(key, 'record'))!;
+    await t.redis.hset(key, 'record', record.replace('role/ci-deployer', 'role/harmless').replace('sam.okafor@example.com', 'eve@example.com'));
+    try {
+      const verified = await verify();
+      const traced = await cli(traceCommand, [full.id]);
+      // Validation
+      expect(verified.code).toBe(1);
+      expect(verified.out).toMatch(new RegExp(`TAMPERED gate ${full.id} link at position 1 \\(seq 1\\): mismatch — the gate's stored request hashes to sha256:[0-9a-f]{12}…, but its chain recorded sha256:`));
+      expect(traced.out).not.toContain('chain intact');
+      expect(traced.out).toContain("the gate's stored request hashes to");
+    } finally {
+      await t.redis.hset(key, 'record', record);
+    }
+  });
+
   test('a gate entry rewritten with fresh hashes is caught by the deployment chain', async () => {
     // A careful attacker recomputes the link's digest; the gate chain's next link and the
     // deployment chain's copy still disagree.

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { GENESIS, isAuditLink, verifyChain, type AuditLink } from '../../core/audit-chain.js';
+import { firstEntry, requestMismatch } from './record-check.js';
 import type { Gate } from '../../core/gate.js';
 import type { GateStore } from '../redis/gate-store.js';
 import { grantUsedKey } from '../redis/grant-ledger.js';
@@ -60,6 +61,9 @@ export async function traceGate(redis: Redis, store: GateStore, gateId: string):
   if (recordProblem) problems.unshift(recordProblem);
   // Every gate is created with its first link: a record without any link lost its chain.
   if (gate && raw.length === 0) problems.unshift("the gate's audit chain is missing: it was removed");
+  // The request (and so the claims shown below) comes from the record: it must still hash to what the chain recorded.
+  const changed = gate ? requestMismatch(gate.request, firstEntry(raw[0])) : undefined;
+  if (changed) problems.unshift(changed);
   const steps: TraceStep[] = [];
   raw.forEach((text, i) => {
     let link: unknown;

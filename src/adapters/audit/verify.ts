@@ -4,6 +4,7 @@ import { gateKeys } from '../redis/keys.js';
 import { verifyRecords, type AuditProblem, type ChainHead } from './deployment-chain.js';
 import { AUDIT_KEYS, GATE_AUDIT_PATTERN, gateIdOfAuditKey } from './keys.js';
 import { parseHead } from './archive.js';
+import { firstEntry, requestMismatch } from './record-check.js';
 import { retiredEntryOf, retirementOf, type RetiredEntry } from './retention.js';
 
 /** What `countersign audit verify` found. */
@@ -170,9 +171,23 @@ async function verifyOnce(redis: Redis, options: VerifyOptions): Promise<{ repor
   let links = 0;
   for (const gateId of [...gateIds].sort()) {
     // The chain and the gate's state in one snapshot: a move between two reads is no tampering.
-    const [chainRead, stateRead] = (await redis.multi().lrange(gateKeys(gateId).audit, 0, -1).hget(gateKeys(gateId).gate, 'state').exec()) ?? [];
+    const [chainRead, stateRead, recordRead] =
+      (await redis.multi().lrange(gateKeys(gateId).audit, 0, -1).hget(gateKeys(gateId).gate, 'state').hget(gateKeys(gateId).gate, 'record').exec()) ?? [];
     const raw = (chainRead?.[1] as string[] | undefined) ?? [];
     const state = stateRead?.[1] as string | null | undefined;
+    const recordText = recordRead?.[1] as string | null | undefined;
+    // The request lives outside the chain, in the record: it must still hash to what the chain recorded.
+    if (recordText) {
+      let request: unknown;
+      let readable = true;
+      try {
+        request = (JSON.parse(recordText) as { request?: unknown }).request;
+      } catch {
+        readable = false;
+      }
+      const changed = readable ? requestMismatch(request, firstEntry(raw[0])) : "the gate's record is not JSON any more";
+      if (changed) problems.push({ chain: 'gate', gateId, position: 1, seq: 1, problem: readable ? 'mismatch' : 'unreadable', detail: changed });
+    }
     // A gate whose chain is gone may have been retired after the snapshot: its retire record is
     // then further on in the chain, so read on before judging.
     if (raw.length === 0 && !retired.has(gateId)) await readLog(await redis.llen(AUDIT_KEYS.log));
