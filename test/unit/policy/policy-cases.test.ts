@@ -127,7 +127,7 @@ describe('countersign policy', () => {
     const code = await policyCommand(['test', join(copy, 'policies')], io.io);
     await writeFile(rules, original);
     expect(code).toBe(1);
-    expect(io.err()).toMatch(/rules\.yaml:\d+ rules\[3\]\.review\.reviewerSet: reviewer set "data-ownerz" is not defined/);
+    expect(io.err()).toMatch(/rules\.yaml:\d+ rules\[4\]\.review\.reviewerSet: reviewer set "data-ownerz" is not defined/);
   });
 
   test('`explain` prints the decision and why, for the agent registered for the action', async () => {
