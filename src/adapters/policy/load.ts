@@ -77,6 +77,8 @@ export type ReloadResult = { ok: true; version: string } | { ok: false; error: C
 export class PolicyStore {
   private set: PolicySet;
   private pending: Promise<ReloadResult> | undefined;
+  /** The load that follows the running one, for reloads asked for while it runs. */
+  private next: Promise<ReloadResult> | undefined;
   private readonly listeners: Array<(previous: PolicySet, next: PolicySet) => Promise<void>> = [];
 
   private constructor(
@@ -104,9 +106,23 @@ export class PolicyStore {
     this.listeners.push(listener);
   }
 
-  /** Loads the directory again; concurrent calls share one load. */
+  /**
+   * Loads the directory again. A reload asked for while one runs gets one more load after it
+   * (that one may have read the files before the edit that prompted this call); everybody who
+   * asks meanwhile shares that next load.
+   */
   reload(): Promise<ReloadResult> {
-    this.pending ??= this.load().finally(() => {
+    if (!this.pending) return this.start();
+    this.next ??= this.pending.then(() => {
+      this.next = undefined;
+      // Somebody may have started a load since: it began after this call, so it will do.
+      return this.pending ?? this.start();
+    });
+    return this.next;
+  }
+
+  private start(): Promise<ReloadResult> {
+    this.pending = this.load().finally(() => {
       this.pending = undefined;
     });
     return this.pending;

@@ -200,6 +200,30 @@ describe('PolicyStore', () => {
     expect(store.current().version).not.toBe(first.version);
   });
 
+  test('a reload asked for while one runs loads once more after it, and takes the edit made meanwhile', async () => {
+    // Setup
+    const dir = await writeSet();
+    const store = await PolicyStore.open(dir);
+
+    // Execution: a reload runs (it may read the files before the edit); the edit; two more asks.
+    const running = store.reload();
+    await writeFile(join(dir, 'rules.yaml'), VALID['rules.yaml']!.replace('quorum: 2', 'quorum: 1'));
+    const asked = store.reload();
+    const askedToo = store.reload();
+
+    // Validation: the asks share one load that starts after the running one, and see the edit.
+    expect(asked).not.toBe(running);
+    expect(askedToo).toBe(asked);
+    const [, after] = await Promise.all([running, asked]);
+    expect(after).toEqual({ ok: true, version: store.current().version });
+    const edited = await loadPolicySet(dir);
+    expect(store.current().version).toBe(edited.version);
+    // Once it is all done, a reload starts afresh.
+    const again = store.reload();
+    expect(again).not.toBe(asked);
+    await again;
+  });
+
   test('open refuses an invalid set', async () => {
     const dir = await writeSet({ 'rules.yaml': VALID['rules.yaml']!.replace('quorum: 2', 'quorum: 0') });
     await expect(PolicyStore.open(dir)).rejects.toMatchObject({ code: ErrorCode.PolicyInvalid, issues: [{ pointer: 'rules.yaml:7' }] });
