@@ -137,7 +137,7 @@ export function checkPolicy(src: PolicySources, broken: BrokenIds, firstFile: st
     if (rule.outcome !== 'reject' && rule.reason !== undefined) at(r, ['reason'], `\`reason\` applies only to outcome reject, not ${rule.outcome}`);
     if (rule.review !== undefined) checkReview(r, [], rule.review);
     rule.match.actions?.forEach((pattern, i) => {
-      if (!isGlob(pattern) && !knownAction(pattern)) at(r, ['match', 'actions', i], `action "${pattern}" is not in the action catalog`);
+      if (!isGlob(pattern) && !knownAction(pattern.toLowerCase())) at(r, ['match', 'actions', i], `action "${pattern}" is not in the action catalog`);
     });
     rule.match.agents?.forEach((pattern, i) => {
       if (!isGlob(pattern) && !agentIds.has(pattern) && !broken.agents.has(pattern)) {

@@ -63,8 +63,6 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
   // Assets and protected targets match whatever the letter case (IAM role names are unique
   // without regard to it, and `CRM-PROD/…` must not shed the classes of `crm-prod/…`): both
   // sides are compared lowercase, so neither sensitivity nor a protection is lost by case.
-  const lowercase = (patterns: readonly ResourcePattern[]) =>
-    patterns.map((m) => ({ ...m, ...(m.id !== undefined ? { id: m.id.toLowerCase() } : {}), ...(m.type !== undefined ? { type: m.type.toLowerCase() } : {}) }));
   const assets = new ResourceIndex(
     doc.assets.map((asset): CompiledAsset => ({ asset })),
     (a) => lowercase(a.asset.match),
@@ -73,7 +71,6 @@ function buildIndex(doc: PolicyDocument): PolicyIndex {
     doc.protectedTargets.map((target): CompiledProtected => ({ target })),
     (p) => lowercase(p.target.match),
   );
-  const lowered = (resource: Resource): Resource => ({ ...resource, type: resource.type.toLowerCase(), id: resource.id.toLowerCase() });
 
   const rules = doc.rules.map(compileRule);
   const ruleMemo = new Map<string, readonly CompiledRule[]>();
@@ -121,7 +118,8 @@ class ActionRuleIndex {
 
   constructor(rules: readonly Rule[]) {
     rules.forEach((rule, i) => {
-      for (const pattern of new Set(rule.match.actions ?? ['*'])) {
+      // Lowercase, as every request's action id is.
+      for (const pattern of new Set((rule.match.actions ?? ['*']).map((a) => a.toLowerCase()))) {
         if (pattern === '*') this.always.push(i);
         else if (!isGlob(pattern)) push(this.exact, pattern, i);
         else if (/^[^*?]+\.\*$/.test(pattern)) push(this.families, pattern.slice(0, -1), i);
@@ -155,12 +153,19 @@ function push(map: Map<string, number[]>, key: string, value: number): void {
 
 type Condition = (subject: SubjectFacts, request: RequestContext) => boolean;
 
+/** Resource patterns and resources compared lowercase. */
+const lowercase = (patterns: readonly ResourcePattern[]) =>
+  patterns.map((m) => ({ ...m, ...(m.id !== undefined ? { id: m.id.toLowerCase() } : {}), ...(m.type !== undefined ? { type: m.type.toLowerCase() } : {}) }));
+const lowered = (resource: Resource): Resource => ({ ...resource, type: resource.type.toLowerCase(), id: resource.id.toLowerCase() });
+
 /** Compiles one rule's conditions into a list of closures checked in order (cheapest first). */
 export function compileRule(rule: Rule): CompiledRule {
   const m = rule.match;
   const conditions: Condition[] = [];
+  // Environment and action names are lowercase identifiers in every request: a rule's globs are
+  // compared lowercase too (`Production` must not load fine and never match).
   if (m.environments !== undefined) {
-    const env = compileGlobs(m.environments);
+    const env = compileGlobs(m.environments.map((g) => g.toLowerCase()));
     conditions.push((_s, r) => env.test(r.environment) || (r.environmentClass !== undefined && env.test(r.environmentClass)));
   }
   if (m.agents !== undefined) {
@@ -185,8 +190,16 @@ export function compileRule(rule: Rule): CompiledRule {
     conditions.push((s) => s.crossRegion === want);
   }
   if (m.resources !== undefined) {
-    const resources = new ResourceMatcher(m.resources);
-    conditions.push((s) => s.resources.some((r) => resources.test(r)));
+    // A rule that reviews or refuses matches whatever the letter case (as assets and protected
+    // targets do), so a case variant never escapes it; one that allows matches case for case,
+    // so a case variant never gains an allow written for another name.
+    if (rule.outcome === 'allow') {
+      const resources = new ResourceMatcher(m.resources);
+      conditions.push((s) => s.resources.some((r) => resources.test(r)));
+    } else {
+      const resources = new ResourceMatcher(lowercase(m.resources));
+      conditions.push((s) => s.resources.some((r) => resources.test(lowered(r))));
+    }
   }
   return {
     rule,

@@ -5,7 +5,8 @@ import { compileFreeze } from './compile.js';
 import { describeReview } from './explain.js';
 import { analyzeSubjects } from './facts.js';
 import { assessRisk, placedEnvironment } from './risk.js';
-import { RISK_ORDER, type Defaults, type ReviewSpec, type Rule } from './schema.js';
+import { feasibility } from './check.js';
+import { RISK_ORDER, type Defaults, type ReviewerSet, type ReviewSpec, type Rule } from './schema.js';
 import type { CompiledFreeze, PolicyOverrides, PolicySet, RequestContext, SubjectFacts } from './types.js';
 
 export { explainDecision } from './explain.js';
@@ -92,9 +93,9 @@ export function evaluate(
   freezeVerdicts(freezes, subjects, context, policy, now, verdicts);
 
   const rules = verdicts.map((v) => v.fired);
-  const enforced = combine(verdicts, defaults, protectedTarget, false);
+  const enforced = combine(verdicts, defaults, policy.reviewerSets, protectedTarget, false);
   if (!verdicts.some((v) => v.observed)) return decide(enforced, 'enforce', rules);
-  const decision = decide(combine(verdicts, defaults, protectedTarget, true), 'observe', rules);
+  const decision = decide(combine(verdicts, defaults, policy.reviewerSets, protectedTarget, true), 'observe', rules);
   decision.shadow = { outcome: enforced.outcome };
   if (enforced.review !== undefined) decision.shadow.review = enforced.review;
   if (enforced.reason !== undefined) decision.shadow.reason = enforced.reason;
@@ -306,10 +307,13 @@ interface Combined {
 }
 
 /**
- * Strictest verdict wins; among reviews, the largest quorum (then most teams), hardened by the
- * others. With `relaxObserved`, verdicts of rules in observe mode count as `allow`.
+ * Strictest verdict wins. Reviews add up to the hardest of each: the largest quorum, the most
+ * distinct teams, the shortest window, no break-glass if any forbids it. They go to the set of
+ * the largest quorum (then most teams) that can meet that; if none can, to that set anyway (the
+ * gate then waits out its window: stricter, never lighter). With `relaxObserved`, verdicts of
+ * rules in observe mode count as `allow`.
  */
-function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boolean, relaxObserved: boolean): Combined {
+function combine(verdicts: readonly Verdict[], d: Defaults, sets: ReadonlyMap<string, ReviewerSet>, protectedTarget: boolean, relaxObserved: boolean): Combined {
   const counts = (v: Verdict) => (relaxObserved ? !v.observed : v.behindObserved !== true);
   let outcome: Outcome = 'allow';
   for (const v of verdicts) if (counts(v) && isStricter(v.outcome, outcome)) outcome = v.outcome;
@@ -318,24 +322,31 @@ function combine(verdicts: readonly Verdict[], d: Defaults, protectedTarget: boo
     const reason = verdicts.find((v) => counts(v) && v.outcome === 'reject')!.reason ?? 'refused by policy';
     return { outcome, review: undefined, reason, grantTtlSeconds: d.grantTtlSeconds };
   }
-  let chosen: ReviewRequirement | undefined;
+  const reviews: ReviewRequirement[] = [];
   let breakGlassAllowed = !protectedTarget;
   let excludeAgentOwner = false;
   let grantTtlSeconds = Number.POSITIVE_INFINITY;
   for (const v of verdicts) {
     const r = v.review;
     if (!counts(v) || v.outcome !== 'review' || r === undefined) continue;
-    if (chosen === undefined || r.quorum > chosen.quorum || (r.quorum === chosen.quorum && r.distinctTeams > chosen.distinctTeams)) chosen = r;
+    reviews.push(r);
     breakGlassAllowed &&= r.breakGlassAllowed;
     excludeAgentOwner ||= r.excludeAgentOwner;
     grantTtlSeconds = Math.min(grantTtlSeconds, v.grantTtlSeconds);
   }
-  const c = chosen!;
+  const quorum = Math.max(...reviews.map((r) => r.quorum));
+  const distinctTeams = Math.max(...reviews.map((r) => r.distinctTeams));
+  const ranked = [...reviews].sort((a, b) => b.quorum - a.quorum || b.distinctTeams - a.distinctTeams);
+  const meets = (r: ReviewRequirement) => {
+    const set = sets.get(r.reviewerSet);
+    return set !== undefined && feasibility(set, { quorum, distinctTeams }).length === 0;
+  };
+  const c = ranked.find(meets) ?? ranked[0]!;
   const review: ReviewRequirement = {
     reviewerSet: c.reviewerSet,
-    quorum: c.quorum,
-    distinctTeams: c.distinctTeams,
-    reviewWindowSeconds: c.reviewWindowSeconds,
+    quorum,
+    distinctTeams,
+    reviewWindowSeconds: Math.min(...reviews.map((r) => r.reviewWindowSeconds)),
     excludeAgentOwner,
     breakGlassAllowed,
   };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -45,6 +45,79 @@ describe('policy test cases', () => {
       }
     }
     expect(examples.filter((e) => !referenced.has(`examples/${e}`))).toEqual([]);
+  });
+
+  test('rules written in another letter case than requests still decide; reviews combine to the hardest of each', async () => {
+    // Setup: rules as an operator might write them, with the cases the README's promises imply,
+    // in a set of their own (the added rules change what some shipped cases expect).
+    const dir = join(copy, 'letter-case');
+    await cp(POLICIES, dir, { recursive: true });
+    await rm(join(dir, 'tests'), { recursive: true });
+    const rules = join(dir, 'rules.yaml');
+    const original = await readFile(rules, 'utf8');
+    await writeFile(
+      rules,
+      original.replace(
+        'rules:\n',
+        `rules:
+  - id: no-prod-deletes
+    match: { actions: [K8S.delete], environments: [Production] }
+    outcome: reject
+    reason: never delete in production
+  - id: no-agent-touches-billing-admin
+    match: { resources: [{ type: aws.iam_role, id: "arn:aws:iam::*:role/billing-admin" }] }
+    outcome: reject
+    reason: the billing admin role is changed by people only
+  - id: iam-triple-check
+    match: { actions: [iam.update_assume_role_policy] }
+    outcome: review
+    review: { reviewerSet: security, quorum: 3 }
+  - id: staging-sandbox
+    match: { environments: [staging], resources: [{ type: k8s.deployment, id: "staging-eu/sandbox-*" }] }
+    outcome: allow
+`,
+      ),
+    );
+    await mkdir(join(dir, 'tests'));
+    const cases = join(dir, 'tests', 'letter-case.cases.yaml');
+    await writeFile(
+      cases,
+      `- note: the billing admin role is refused whatever the letter case of its name
+  agent: iam-agent
+  request:
+    file: examples/iam-attach-admin-policy.json
+    with:
+      resources: [{ type: aws.iam_role, id: "arn:aws:iam::111122223333:role/Billing-Admin" }]
+  want: { outcome: reject, reasons: [no-agent-touches-billing-admin] }
+- note: the organization admin role keeps its two-team review when another rule asks for more approvals
+  agent: iam-agent
+  request:
+    file: examples/iam-attach-admin-policy.json
+    with:
+      action: iam.update_assume_role_policy
+      resources: [{ type: aws.iam_role, id: "arn:aws:iam::111122223333:role/OrganizationAccountAccessRole" }]
+  want: { outcome: review, reviewerSet: security, quorum: 3, distinctTeams: 2 }
+- note: a rule written for K8S.delete in Production refuses a delete in production
+  agent: deploy-bot
+  request:
+    file: examples/k8s-deploy-staging.json
+    with: { environment: production, action: k8s.delete }
+  want: { outcome: reject, reasons: [no-prod-deletes] }
+- note: an allow written for one name does not allow another name that differs only in case
+  agent: deploy-bot
+  request:
+    file: examples/k8s-deploy-staging.json
+    with:
+      resources: [{ type: k8s.deployment, id: "STAGING-EU/sandbox-web" }]
+  want: { outcome: allow, reasons: [staging-changes] }
+`,
+    );
+
+    // Execution
+    const report = await runPolicyTests(dir);
+
+    // Validation
+    expect(report).toEqual({ passed: 4, failed: [] });
   });
 
   test('a wrong case fails, named by its file and note, with what differs', async () => {
