@@ -96,4 +96,22 @@ describe('signed callbacks', () => {
     await eventually(async () => !(await t.app.background.listParkedDeliveries()).some((p) => p.gateId === id));
     expect(await t.app.background.replayParkedDelivery('deliver-nothing-v1')).toBe(false);
   });
+
+  test('a replayed delivery gets a fresh set of attempts, not one', async () => {
+    // Setup: an endpoint that stays down; its callback is parked after three attempts.
+    const down = await startAgentEndpoint(() => ({ status: 503 }));
+    endpoints.push(down);
+    const id = await requestAndCancel('iam-agent', down.url);
+    const parked = await eventually(async () => (await t.app.background.listParkedDeliveries()).find((p) => p.gateId === id), 5_000);
+    expect(down.received).toHaveLength(3);
+
+    // Execution: replayed while the endpoint is still down.
+    expect(await t.app.background.replayParkedDelivery(parked.jobId)).toBe(true);
+
+    // Validation: three more attempts, then parked again (with the count of this round).
+    const again = await eventually(async () => (await t.app.background.listParkedDeliveries()).find((p) => p.gateId === id), 5_000);
+    expect(down.received).toHaveLength(6);
+    expect(again.attempts).toBe(3);
+    expect(new Set(down.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
+  });
 });

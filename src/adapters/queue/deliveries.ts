@@ -149,6 +149,6 @@ export async function replayParkedDeliveriesOf(queue: Queue<DeliveryJobData>, ga
 export async function replayParkedDelivery(queue: Queue<DeliveryJobData>, id: string): Promise<boolean> {
   const job = await queue.getJob(id);
   if (!job || !(await job.isFailed())) return false;
-  await job.retry('failed');
+  await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   return true;
 }
