@@ -147,6 +147,46 @@ describe('reminders and escalation', () => {
     expect((await read(gate.id)).votes).toEqual([expect.objectContaining({ voter: jonas, vote: 'approve' })]);
   });
 
+  test('a chain whose link failed for good is re-armed, and the escalation it missed meanwhile runs at once', async () => {
+    // Setup: a 10 s window; its 50 % reminder link fails every attempt to arm the next link (as
+    // with Redis unreachable for longer than its retries), and stays behind as a failed job.
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 10 });
+    await eventually(() => changeRecord(t.slack!, gate.id));
+    const timers = t.app.background.timers;
+    const queue = t.app.background.queues.timers;
+    await (await queue.getJob(jobId.remind(gate.id, 50)))?.remove();
+    const arm = timers.arm.bind(timers);
+    (timers as unknown as { arm: unknown }).arm = async (g: { id: string }, after?: number) => {
+      if (g.id === gate.id) throw new Error('Connection is closed.');
+      return arm(g as never, after);
+    };
+    try {
+      await queue.add(TIMER_JOB.remind, { gateId: gate.id, version: gate.version, state: 'pending_review', at: gate.createdAt + 5_000, pct: 50 }, {
+        jobId: jobId.remind(gate.id, 50),
+        delay: Math.max(0, gate.createdAt + 5_000 - Date.now()),
+        attempts: 2,
+        backoff: { type: 'fixed', delay: 200 },
+        removeOnComplete: true,
+        removeOnFail: { count: 1_000 },
+      });
+      await eventually(async () => (await (await queue.getJob(jobId.remind(gate.id, 50)))?.isFailed()) === true, 10_000);
+    } finally {
+      (timers as unknown as { arm: unknown }).arm = arm;
+    }
+    const jonas = demoUser('jonas').id; // platform: the fallback set
+    // Past the escalation's time (7.5 s) with no escalation.
+    await new Promise((r) => setTimeout(r, Math.max(0, gate.createdAt + 7_800 - Date.now())));
+    expect((await t.app.ctx.store.reviewers(gate.id)).has(jonas)).toBe(false);
+
+    // Execution: the periodic re-arm pass.
+    const report = await t.app.background.sweeper.rearm();
+
+    // Validation: the failed link did not count as a timer; the missed escalation ran at once.
+    expect(report.rearmed).toBeGreaterThanOrEqual(1);
+    await eventually(async () => (await t.app.ctx.store.reviewers(gate.id)).has(jonas), 2_000);
+    expect((await read(gate.id)).state).toBe('pending_review');
+  }, 20_000);
+
   test('an escalation to a reviewer set no longer in the policy (removed by a reload) says so in the thread, once, and the job succeeds', async () => {
     const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 60 });
     const record = await eventually(() => changeRecord(t.slack!, gate.id));

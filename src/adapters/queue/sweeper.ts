@@ -5,7 +5,9 @@ import { activeDeadline } from '../../core/gate.js';
 import type { GateState } from '../../core/gate-state.js';
 import { DEADLINE_INDEX, gateKeys } from '../redis/keys.js';
 import { expireIfDue } from './expiry.js';
+import { NOTE_ESCALATED_TO } from '../slack/slack-broker.js';
 import { jobId } from './names.js';
+import { timerPlan } from './timer-plan.js';
 import type { GateTimers } from './timers.js';
 
 /** Where the last promotion pass stopped (epoch ms): ticks up to here have their jobs. */
@@ -168,22 +170,33 @@ export class Sweeper {
       const ids = await redis.zrange(DEADLINE_INDEX, offset, offset + options.batch - 1);
       if (ids.length === 0) return report;
       const heads = await this.heads(ids);
-      const exists = redis.pipeline();
+      const candidatesOf = (id: string, version: number | undefined) => [
+        ...(version !== undefined ? [jobId.expire(id, version)] : []),
+        ...remindPcts.map((pct) => jobId.remind(id, pct)),
+        jobId.escalate(id),
+      ];
+      // A chain job counts while it waits or runs; one that failed for good (kept for a while,
+      // with its finishedOn) is a lost link, not a timer.
+      const look = redis.pipeline();
       ids.forEach((id, i) => {
-        const head = heads[i];
-        const candidates = [
-          ...(head ? [jobId.expire(id, head.version)] : []),
-          ...remindPcts.map((pct) => jobId.remind(id, pct)),
-          jobId.escalate(id),
-        ];
-        exists.exists(...candidates.map((c) => timerQueue.toKey(c)));
+        for (const c of candidatesOf(id, heads[i]?.version)) look.hmget(timerQueue.toKey(c), 'timestamp', 'finishedOn');
       });
-      const counts = (await exists.exec()) ?? [];
+      const replies = ((await look.exec()) ?? []).map(([, value]) => (value ?? [null, null]) as Array<string | null>);
+      let at = 0;
       for (let i = 0; i < ids.length; i += 1) {
+        const id = ids[i]!;
+        const candidates = candidatesOf(id, heads[i]?.version);
+        const states = replies.slice(at, (at += candidates.length));
         report.checked += 1;
-        if (!heads[i] || Number(counts[i]?.[1] ?? 0) > 0) continue;
-        const gate = await ctx.store.read(ids[i]!);
-        if (gate && (await timers.arm(gate))) report.rearmed += 1;
+        if (!heads[i] || states.some(([created, finished]) => created !== null && finished === null)) continue;
+        const gate = await ctx.store.read(id);
+        if (!gate) continue;
+        // Finished chain jobs would swallow a new job of the same id.
+        for (const [k, [created]] of states.entries()) if (created !== null) await timerQueue.remove(candidates[k]!);
+        // An escalation whose time passed while the chain was lost runs now; otherwise the next timer.
+        const missed = timerPlan(gate, timers.schedule).find((tm) => tm.kind === 'escalate' && tm.at <= this.deps.ctx.now());
+        const escalated = gate.annotations[NOTE_ESCALATED_TO] !== undefined;
+        if (await timers.arm(gate, missed && !escalated ? missed.at - 1 : undefined)) report.rearmed += 1;
       }
       if (ids.length < options.batch) return report;
     }
