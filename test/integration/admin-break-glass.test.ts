@@ -111,6 +111,33 @@ describe('break-glass', () => {
     expect((await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`)).text).toContain('is cancelled');
     expect((await t.app.ctx.store.read(gate.id))!.state).toBe('cancelled');
   });
+  test('a deployment-chain record that cannot be written does not turn a break-glass that took effect into "nothing was changed", nor keep it from the security channel', async () => {
+    // Setup: the deployment chain refuses the break-glass record (a Redis blip; a contended append).
+    const gate = await requestGate(t, 'terraform-apply-prod', 'terraform-bot');
+    const audit = t.app.admin.admin.audit as { admin: (entry: { command?: string }) => Promise<unknown> };
+    const original = audit.admin.bind(audit);
+    let refused = 0;
+    audit.admin = async (entry) => {
+      if (entry.command !== 'break-glass') return original(entry as never);
+      refused += 1;
+      throw new Error('Connection is closed.');
+    };
+
+    // Execution
+    let answer: { text: string };
+    try {
+      answer = await command(t, 'jonas', `break-glass ${gate.id} ${JUSTIFICATION}`);
+    } finally {
+      audit.admin = original;
+    }
+
+    // Validation: approved and said so; the security channel told at once; the record tried again.
+    expect((await t.app.ctx.store.read(gate.id))!.state).toBe('approved');
+    expect(answer.text).toContain('approved by break-glass');
+    expect(answer.text).not.toContain('nothing was changed');
+    expect(securityMessages().filter((m) => JSON.stringify(m).includes(gate.id)).length).toBeGreaterThanOrEqual(1);
+    expect(refused).toBe(3);
+  });
 });
 
 describe('break-glass while Slack refuses the announcement', () => {

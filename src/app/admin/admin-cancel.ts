@@ -1,7 +1,7 @@
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import type { Gate } from '../../core/gate.js';
 import { notify } from '../ports.js';
-import { actorName, recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
+import { actorName, recordAppliedAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
 /** An admin withdraws any gate that has not run yet. Cancelling twice is a no-op. */
 export async function adminCancel(admin: AdminContext, input: { gateId: string; actor: AdminActor; reason?: string }): Promise<Gate> {
@@ -20,7 +20,7 @@ export async function adminCancel(admin: AdminContext, input: { gateId: string; 
   if (result.kind === 'moved') {
     app.logger.info({ gateId: gate.id, agentId: gate.agentId, actor, event: 'cancel' }, 'gate cancelled by an admin');
     await notify(app, { gate: result.gate, event: 'cancel', from: result.from, actor });
-    await recordAdminAction(admin, input.actor, 'cancel', { gateId: gate.id, reason }, 'cancelled');
+    await recordAppliedAdminAction(admin, input.actor, 'cancel', { gateId: gate.id, reason }, 'cancelled');
   }
   return result.gate;
 }

@@ -48,3 +48,23 @@ export interface AdminContext {
 export async function recordAdminAction(admin: AdminContext, actor: AdminActor, command: string, args: Record<string, unknown>, result: string): Promise<void> {
   await admin.audit.admin({ event: 'admin', actor: actorName(actor), at: admin.app.now(), command, args, result });
 }
+
+/**
+ * The record of an action that has taken effect already: tried three times, and a failure is
+ * logged as an error, never thrown (the admin must not be told "nothing was changed" about a
+ * change that stands). Gate moves are in the gate's own chain regardless.
+ */
+export async function recordAppliedAdminAction(admin: AdminContext, actor: AdminActor, command: string, args: Record<string, unknown>, result: string): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await recordAdminAction(admin, actor, command, args, result);
+      return;
+    } catch (err) {
+      if (attempt >= 3) {
+        admin.app.logger.error({ err, command, args, actor: actorName(actor), event: 'admin_record_failed' }, `${command} took effect, but its record in the deployment audit chain could not be written`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}

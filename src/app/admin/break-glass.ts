@@ -3,7 +3,7 @@ import { CountersignError, ErrorCode } from '../../core/errors.js';
 import type { Gate } from '../../core/gate.js';
 import { mailboxOf } from '../../core/mailbox.js';
 import { notify } from '../ports.js';
-import { actorName, recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
+import { actorName, recordAppliedAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
 /** The gate note holding the requester's Slack id (written by the Slack change record). */
 const NOTE_REQUESTER = 'requesterSlackId';
@@ -71,7 +71,6 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
     now + admin.postHocRemindEveryMs,
   );
   await notify(app, { gate: result.gate, event: 'break_glass', from: result.from, actor });
-  await recordAdminAction(admin, input.actor, 'break-glass', { gateId: gate.id, justification }, 'approved');
   const channel = admin.policy().defaults.securityChannel;
   try {
     const ref = await admin.security?.announceBreakGlass({ gateId: gate.id, channel, actor, justification, reviewersNeeded: POST_HOC_REVIEWERS });
@@ -82,6 +81,8 @@ export async function breakGlass(admin: AdminContext, input: { gateId: string; a
     app.logger.error({ err, gateId: gate.id, channel }, 'could not announce the break-glass in the security channel; trying again within a minute');
     await admin.postHoc.remindAt(gate.id, now).catch(() => undefined);
   }
+  // After the announcement: the security channel hears of it even when this record fails.
+  await recordAppliedAdminAction(admin, input.actor, 'break-glass', { gateId: gate.id, justification }, 'approved');
   return { gate: result.gate, review: await admin.postHoc.get(gate.id) };
 }
 

@@ -1,7 +1,7 @@
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { compileGlobs } from '../../core/policy/patterns.js';
 import type { FreezeWindow } from '../../core/policy/types.js';
-import { recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
+import { recordAppliedAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
 /** Longest runtime freeze; anything longer belongs in policies/freezes.yaml, reviewed in git. */
 export const MAX_FREEZE_MS = 30 * 86_400_000;
@@ -48,7 +48,7 @@ export async function freezeEnvironment(admin: AdminContext, input: { environmen
   };
   await admin.overrides.addFreeze(freeze);
   admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'freeze', freezeId: freeze.id, environment, until: freeze.to }, 'environment frozen');
-  await recordAdminAction(admin, input.actor, 'freeze', { environment, durationMs: input.durationMs, reason }, `frozen until ${freeze.to} (${freeze.id})`);
+  await recordAppliedAdminAction(admin, input.actor, 'freeze', { environment, durationMs: input.durationMs, reason }, `frozen until ${freeze.to} (${freeze.id})`);
   return freeze;
 }
 
@@ -57,7 +57,7 @@ export async function unfreezeEnvironment(admin: AdminContext, input: { environm
   const environment = input.environment === 'all' ? 'all' : input.environment.toLowerCase();
   const lifted = await admin.overrides.removeFreezes(environment);
   admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'unfreeze', environment, lifted: lifted.map((f) => f.id) }, 'freeze lifted');
-  await recordAdminAction(admin, input.actor, 'unfreeze', { environment }, lifted.length === 0 ? 'nothing to lift' : `lifted ${lifted.map((f) => f.id).join(', ')}`);
+  await recordAppliedAdminAction(admin, input.actor, 'unfreeze', { environment }, lifted.length === 0 ? 'nothing to lift' : `lifted ${lifted.map((f) => f.id).join(', ')}`);
   return lifted;
 }
 

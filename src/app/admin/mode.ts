@@ -1,6 +1,6 @@
 import type { RuleMode } from '../../core/decision.js';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
-import { recordAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
+import { recordAppliedAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
 /** Rules that exist without being written in the files (see src/core/policy/evaluate.ts). */
 export const BUILT_IN_RULES = ['unknown-action', 'no-matching-rule'] as const;
@@ -20,5 +20,5 @@ export async function setMode(admin: AdminContext, input: { mode: RuleMode | 'cl
   }
   await admin.overrides.setMode(input.mode === 'clear' ? undefined : input.mode, input.rule);
   admin.app.logger.warn({ actor: `slack:${input.actor.slackId}`, event: 'mode', mode: input.mode, rule: input.rule ?? null }, `mode set to ${input.mode}`);
-  await recordAdminAction(admin, input.actor, 'mode', { mode: input.mode, ...(input.rule ? { rule: input.rule } : {}) }, `${input.rule ?? 'all rules'} → ${input.mode === 'clear' ? 'as the policy files say' : input.mode}`);
+  await recordAppliedAdminAction(admin, input.actor, 'mode', { mode: input.mode, ...(input.rule ? { rule: input.rule } : {}) }, `${input.rule ?? 'all rules'} → ${input.mode === 'clear' ? 'as the policy files say' : input.mode}`);
 }
