@@ -253,6 +253,19 @@ describe('client errors are problem+json with the right status', () => {
 });
 
 describe('health', () => {
+  test('HEAD is answered as GET, without the body; a GET route offers it in Allow', async () => {
+    for (const path of ['/healthz', '/readyz', '/.well-known/jwks.json']) {
+      const get = await fetch(`${t.app.url}${path}`);
+      const head = await fetch(`${t.app.url}${path}`, { method: 'HEAD' });
+      expect({ path, status: head.status, type: head.headers.get('content-type') }).toEqual({ path, status: get.status, type: get.headers.get('content-type') });
+      expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(await get.text())));
+      expect(await head.text()).toBe('');
+    }
+    const wrong = await call(t.app.url, 'POST', '/healthz');
+    expectProblem(wrong, 405, 'ERR_METHOD_NOT_ALLOWED');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   test('/healthz and /readyz answer 200 while Redis is reachable', async () => {
     expect((await call(t.app.url, 'GET', '/healthz')).status).toBe(200);
     const ready = await call(t.app.url, 'GET', '/readyz');

@@ -59,13 +59,16 @@ export class Router {
     }
     const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
     if (matching.length === 0) return false;
-    const route = matching.find((r) => r.method === req.method);
+    // HEAD is GET without the body (RFC 9110 §9.3.2; node:http leaves the body out).
+    const route = matching.find((r) => r.method === req.method) ?? (req.method === 'HEAD' ? matching.find((r) => r.method === 'GET') : undefined);
     if (!route) {
       req.resume();
+      const methods = new Set(matching.map((r) => r.method));
+      if (methods.has('GET')) methods.add('HEAD');
       sendProblem(
         res,
         toProblem(new CountersignError(ErrorCode.MethodNotAllowed, `${req.method} is not allowed on ${url.pathname}`), url.pathname),
-        { allow: [...new Set(matching.map((r) => r.method))].join(', ') },
+        { allow: [...methods].join(', ') },
       );
       return true;
     }
