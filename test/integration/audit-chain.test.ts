@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
@@ -291,7 +291,9 @@ describe('audit export', () => {
     const file = join(dir, 'audit.ndjson');
     const { code, err } = await cli(auditCommand, ['export', '--since', '1h', '--out', file]);
     expect(code).toBe(0);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const text = readFileSync(file, 'utf8');
+    rmSync(dir, { recursive: true, force: true });
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
     expect(err).toContain(`${lines.length} records`);
     expect(lines.length).toBe(await t.redis.llen(AUDIT_KEYS.log));
     expect(lines[0]).toMatchObject({ pos: 1, kind: 'gate', gateId: full.id, seq: 1, entry: { event: 'create' } });
