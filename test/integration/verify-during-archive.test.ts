@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('audit verify running while audit archive trims the chain', () => {
   test('reports no tampering: it checks again on the archived chain', async () => {
-    const { mkdtempSync } = await import('node:fs');
+    const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { GateRetention } = await import('../../src/adapters/audit/retention.js');
@@ -36,7 +36,8 @@ describe('audit verify running while audit archive trims the chain', () => {
     expect(clean.problems).toEqual([]);
 
     // Execution: verify takes its snapshot, then an operator's archive trims the prefix before verify pages through the list.
-    const out = join(mkdtempSync(join(tmpdir(), 'cs-archive-')), 'a.ndjson');
+    const dir = mkdtempSync(join(tmpdir(), 'cs-archive-'));
+    const out = join(dir, 'a.ndjson');
     let archived: unknown;
     const racing = new Proxy(t.redis, {
       get(target, name, receiver) {
@@ -51,6 +52,7 @@ describe('audit verify running while audit archive trims the chain', () => {
       },
     });
     const report = await verifyAudit(racing as typeof t.redis);
+    rmSync(dir, { recursive: true, force: true });
 
     // Validation: the archive did its job, and the overlapping verify says the chain is intact.
     expect((archived as { kind: string }).kind).toBe('archived');
