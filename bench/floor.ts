@@ -8,7 +8,7 @@ import { AgentAuthenticator } from '../src/adapters/http/auth/authenticate.js';
 import { Router } from '../src/adapters/http/router.js';
 import { ReplayGuard } from '../src/adapters/redis/replay-guard.js';
 import { gateView } from '../src/app/gate-view.js';
-import { deadlinesFor } from '../src/app/submit-gate.js';
+import { deadlinesFor, STATE_OF } from '../src/app/submit-gate.js';
 import type { Countersign } from '../src/countersign.js';
 import { CountersignError, ErrorCode } from '../src/core/errors.js';
 import { evidenceHash, sha256OfJson } from '../src/core/evidence-hash.js';
@@ -45,7 +45,6 @@ export function mountFloor(app: Countersign, redis: Redis, logger: Logger, issue
     const { action, delivery } = splitDelivery(parsed);
     const decision = ctx.decide(action, agent.id, now);
     const id = ctx.ids.gateId(now);
-    const state = decision.outcome === 'allow' ? 'approved' : decision.outcome === 'review' ? 'pending_review' : 'rejected';
     const gate: Gate = {
       id,
       agentId: agent.id,
@@ -54,7 +53,7 @@ export function mountFloor(app: Countersign, redis: Redis, logger: Logger, issue
       evidenceHash: hash,
       decision,
       createdAt: now,
-      state,
+      state: STATE_OF[decision.outcome],
       version: 1,
       updatedAt: now,
       votes: [],

@@ -20,7 +20,8 @@ export interface SubmitResult {
   created: boolean;
 }
 
-const STATE_OF: Record<Decision['outcome'], GateState> = {
+/** The state a new gate starts in, by the policy's outcome. */
+export const STATE_OF: Record<Decision['outcome'], GateState> = {
   allow: 'approved',
   review: 'pending_review',
   reject: 'rejected',
