@@ -4,6 +4,7 @@ import { isValidSlackRequest } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { sendProblem, toProblem } from '../http/problem.js';
+import { readBody } from '../http/body.js';
 
 /** Slack's own requests are small (a view submission with all its state is tens of KB). */
 export const MAX_SLACK_BODY_BYTES = 1024 * 1024;
@@ -112,22 +113,3 @@ function signed(req: IncomingMessage, body: string, signingSecret: string): bool
   return isValidSlackRequest({ signingSecret, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp } });
 }
 
-/** The body, or a PayloadTooLarge error once it passes `limit` (the rest is not read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new CountersignError(ErrorCode.PayloadTooLarge, `a Slack request is at most ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
-}
