@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { GateStore } from '../adapters/redis/gate-store.js';
 import type { IdempotencyStore } from '../adapters/redis/idempotency-store.js';
 import type { AgentNetworks } from '../core/agent-networks.js';
+import type { AuditLink } from '../core/audit-chain.js';
 import type { Decision } from '../core/decision.js';
 import type { Gate } from '../core/gate.js';
 import type { BoundedAction } from '../core/gate-request.js';
@@ -19,6 +20,11 @@ export interface GateChange {
   event: GateEvent | 'create' | 'vote';
   from: GateState | null;
   actor: string;
+  /**
+   * The links this change appended to the gate's chain, as stored, when the writer knows them
+   * whole (a create): the deployment audit copy then need not read them back.
+   */
+  links?: readonly AuditLink[];
 }
 
 /** Anything that wants to hear about gate changes. Reactions must not fail the change itself, and run alongside each other's. */

@@ -51,7 +51,7 @@ export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<S
   const decision = ctx.decide(action, input.agent.id, now);
   const state = STATE_OF[decision.outcome];
   const deadlines = deadlinesFor(decision, delivery, now);
-  const { created, gate } = await ctx.store.create({
+  const stored = await ctx.store.create({
     id: claim.gateId,
     agentId: input.agent.id,
     request: action,
@@ -84,6 +84,7 @@ export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<S
     },
   });
 
+  const { created, gate } = stored;
   ctx.logger.info(
     {
       gateId: gate.id,
@@ -100,7 +101,7 @@ export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<S
     },
     created ? 'gate created' : 'gate returned for a repeated Idempotency-Key',
   );
-  if (created) await notify(ctx, { gate, event: 'create', from: null, actor: `agent:${gate.agentId}` });
+  if (stored.created) await notify(ctx, { gate, event: 'create', from: null, actor: `agent:${gate.agentId}`, links: [stored.link] });
   return { gate, created };
 }
 

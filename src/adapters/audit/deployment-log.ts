@@ -55,6 +55,12 @@ export class DeploymentAuditLog implements GateObserver {
   private head: string | undefined;
   /** Gate id → how far its chain is copied, as this process last wrote or read it. */
   private readonly copied = new Map<string, number>();
+  /**
+   * Gate id → its whole chain as its creation stored it, for a new gate whose copy waits: it is
+   * copied from here instead of being read back. Dropped as soon as anything else happens to the
+   * gate (its chain may then be longer), which sends it the reading way.
+   */
+  private readonly created = new Map<string, readonly AuditLink[]>();
   /** Gates whose copy failed: how often in a row, and not before when to try again. */
   private readonly backoff = new Map<string, { failures: number; until: number }>();
   private retrying: NodeJS.Timeout | undefined;
@@ -73,11 +79,16 @@ export class DeploymentAuditLog implements GateObserver {
    * copied together (one read and one append for all of them).
    */
   gateChanged(change: GateChange): void {
-    this.queueCopy(change.gate.id);
+    const id = change.gate.id;
+    const whole = change.event === 'create' && change.links?.[0]?.seq === 1 && !this.waiting.has(id) && !this.copied.has(id);
+    if (whole) this.created.set(id, change.links!);
+    else this.created.delete(id);
+    this.queueCopy(id);
   }
 
   /** A link no change announced (a grant handed out again): copied like any other. */
   linkAppended(gate: Gate): void {
+    this.created.delete(gate.id);
     this.queueCopy(gate.id);
   }
 
@@ -143,6 +154,7 @@ export class DeploymentAuditLog implements GateObserver {
    * unnoticed) if nothing tried again.
    */
   private failed(gateId: string, err: unknown): void {
+    this.created.delete(gateId);
     const failures = (this.backoff.get(gateId)?.failures ?? 0) + 1;
     const delay = RETRY_MS[Math.min(failures - 1, RETRY_MS.length - 1)]!;
     this.backoff.set(gateId, { failures, until: Date.now() + delay });
@@ -182,6 +194,7 @@ export class DeploymentAuditLog implements GateObserver {
       }, async (stale) => {
         // Another appender copied this gate meanwhile: read how far, and what is left.
         this.copied.delete(stale);
+        this.created.delete(stale);
         pending = await this.uncopied(gateIds);
       });
     });
@@ -202,6 +215,7 @@ export class DeploymentAuditLog implements GateObserver {
 
   async close(): Promise<void> {
     await this.flush().catch(() => undefined);
+    this.created.clear();
     clearTimeout(this.retrying);
     this.retrying = undefined;
     if (this.waiting.size > 0) this.deps.logger?.warn({ gates: this.waiting.size }, 'closing with gates not copied to the deployment audit chain; their next change, or the retention pass, copies them');
@@ -215,19 +229,32 @@ export class DeploymentAuditLog implements GateObserver {
 
   /**
    * Each gate's links past its watermark, in one round trip: from the remembered watermark, or
-   * (for a gate this process has not copied) the whole chain cut at the stored watermark.
+   * (for a gate this process has not copied) the whole chain cut at the stored watermark. A new
+   * gate whose creation handed over its chain is not read: its watermark is 0 unless another
+   * replica copied it, which the append script notices (and then it is read).
    */
   private async uncopied(gateIds: string[]): Promise<Array<{ gateId: string; from: number; links: AuditLink[] }>> {
-    const unknown = gateIds.filter((id) => !this.copied.has(id));
+    const handed = new Map<string, readonly AuditLink[]>();
+    for (const id of gateIds) {
+      const links = this.created.get(id);
+      if (links && !this.copied.has(id)) handed.set(id, links);
+      this.created.delete(id);
+    }
+    const toRead = handed.size === 0 ? gateIds : gateIds.filter((id) => !handed.has(id));
+    const unknown = toRead.filter((id) => !this.copied.has(id));
     const [stored, lists] = await Promise.all([
       unknown.length > 0 ? this.redis.hmget(AUDIT_KEYS.copied, ...unknown) : Promise.resolve([]),
-      Promise.all(gateIds.map((id) => this.redis.lrange(gateKeys(id).audit, this.copied.get(id) ?? 0, -1))),
+      Promise.all(toRead.map((id) => this.redis.lrange(gateKeys(id).audit, this.copied.get(id) ?? 0, -1))),
     ]);
     const storedOf = new Map(unknown.map((id, i) => [id, Number(stored[i] ?? '0')]));
-    return gateIds.map((gateId, i) => {
+    const read = new Map(toRead.map((id, i) => [id, lists[i] ?? []]));
+    return gateIds.map((gateId) => {
+      const links = handed.get(gateId);
+      if (links) return { gateId, from: 0, links: [...links] };
       const hinted = this.copied.get(gateId);
       const from = hinted ?? storedOf.get(gateId) ?? 0;
-      const texts = hinted === undefined ? (lists[i] ?? []).slice(from) : (lists[i] ?? []);
+      const list = read.get(gateId) ?? [];
+      const texts = hinted === undefined ? list.slice(from) : list;
       return { gateId, from, links: texts.map((text) => JSON.parse(text) as AuditLink) };
     });
   }

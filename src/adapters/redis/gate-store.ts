@@ -75,8 +75,11 @@ export class GateStore {
     defineScripts(redis);
   }
 
-  /** Creates the gate unless one with this id exists. Returns the gate either way. */
-  async create(input: NewGate): Promise<{ created: boolean; gate: Gate }> {
+  /**
+   * Creates the gate unless one with this id exists. Returns the gate either way and, when it
+   * created it, the chain's first link exactly as stored.
+   */
+  async create(input: NewGate): Promise<{ created: true; gate: Gate; link: AuditLink } | { created: false; gate: Gate }> {
     const keys = gateKeys(input.id);
     const record: GateRecord = {
       id: input.id,
@@ -99,6 +102,9 @@ export class GateStore {
       ...(input.reviewDeadline !== undefined ? { reviewDeadline: input.reviewDeadline } : {}),
       ...(input.executionDeadline !== undefined ? { executionDeadline: input.executionDeadline } : {}),
     };
+    // The first link's inputs are all known here (see create-gate-2.lua), so is the link.
+    const link: AuditLink = { seq: 1, prev: GENESIS, hash: '', digest: audit[1], from: '', to: input.state, entry: audit[0] };
+    link.hash = linkHash(link);
     const written = runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
       JSON.stringify(record),
       input.state,
@@ -106,7 +112,7 @@ export class GateStore {
       input.reviewDeadline ?? '',
       input.executionDeadline ?? '',
       ...audit,
-      linkHash({ prev: GENESIS, digest: audit[1], seq: 1, from: '', to: input.state }),
+      link.hash,
     ]);
     // The index entries travel in the same round trip, behind the script (one connection runs
     // them in order, so they never name a gate that is not there yet). NX: a create that finds
@@ -121,11 +127,10 @@ export class GateStore {
       Math.random() < 1 / TRIM_ONE_IN ? this.redis.zremrangebyrank(requesterIndex, 0, -KEEP_PER_REQUESTER - 1) : undefined,
     ]);
     const [reply] = await Promise.all([written, indexed]);
-    const created = reply[0] === 1;
-    if (created) return { created, gate: fresh };
+    if (reply[0] === 1) return { created: true, gate: fresh, link };
     const gate = await this.read(input.id);
     if (!gate) throw new CountersignError(ErrorCode.StoreUnavailable, `gate ${input.id} vanished after create`);
-    return { created, gate };
+    return { created: false, gate };
   }
 
   /**
