@@ -6,7 +6,7 @@ import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { DEMO_WORKSPACE, demoUser } from '../src/sandbox/demo-workspace.js';
 import { buttonClickPayload, signedInteraction } from '../src/sandbox/slack-interactions.js';
 import { DEFAULT_TOKEN, startSlackWebApi } from '../src/sandbox/slack-web-api.js';
-import { startChild } from './child.js';
+import { startApp } from './child.js';
 import { runLoad, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -24,7 +24,7 @@ export async function benchClicks(): Promise<BenchResult> {
   const redis = await startPrivateRedis();
   const slack = await startSlackWebApi({ ...DEMO_WORKSPACE });
   const secret = generateWebhookSecret();
-  const app = await startChild('app-server.ts', {
+  const app = await startApp({
     REDIS_URL: redis.url,
     COUNTERSIGN_AGENT_IAM_AGENT_SECRET: secret,
     SLACK_BOT_TOKEN: DEFAULT_TOKEN,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth/standard-webhooks.js';
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { Redis } from 'ioredis';
-import { startChild } from './child.js';
+import { startApp, startChild } from './child.js';
 import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
@@ -47,7 +47,7 @@ export async function benchIntake(): Promise<BenchResult> {
   const redis = await startPrivateRedis();
   const secret = generateWebhookSecret();
   const bare = await startChild('bare-server.ts');
-  const app = await startChild('app-server.ts', { REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret, BENCH_FLOOR: '1' });
+  const app = await startApp({ REDIS_URL: redis.url, COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret, BENCH_FLOOR: '1' });
   const lines: string[] = [];
   const counter = new Redis(redis.url);
   try {

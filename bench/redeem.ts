@@ -14,7 +14,7 @@ import { redeemGrant } from '../src/app/redeem-grant.js';
 import { loadConfig } from '../src/config.js';
 import { idSource } from '../src/core/ids.js';
 import { startCountersign } from '../src/countersign.js';
-import { startChild } from './child.js';
+import { startApp } from './child.js';
 import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
@@ -149,7 +149,7 @@ export async function benchRedeem(): Promise<BenchResult> {
     COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret,
     BENCH_FLOOR: '1',
   };
-  const app = await startChild('app-server.ts', env);
+  const app = await startApp(env);
   const appUrl = `http://127.0.0.1:${app.port}`;
   const redis = new Redis(redisServer.url, { enableAutoPipelining: true });
   const store = new GateStore(redis);
