@@ -45,6 +45,8 @@ export const ErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   // infrastructure
   StoreUnavailable: 'ERR_STORE_UNAVAILABLE',
+  /** An OIDC issuer's keys could not be fetched: the token is neither accepted nor refused. */
+  IssuerUnavailable: 'ERR_ISSUER_UNAVAILABLE',
   Internal: 'ERR_INTERNAL',
 } as const;
 

@@ -26,6 +26,11 @@ beforeAll(async () => {
       '    owner: U05M75WBBR4',
       `    auth: { method: oidc, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", audience: countersign, subject: "^repo:acme/checkout:ref:refs/heads/main$", algorithms: [ES256] }`,
       '    actions: [k8s.deploy]',
+      // An issuer whose key endpoint is down (the test issuer answers 404 there).
+      '  - id: ci-issuer-down',
+      '    owner: U05M75WBBR4',
+      `    auth: { method: oidc, issuer: "${issuer.issuer}/down", jwksUri: "${issuer.issuer}/down/jwks", audience: countersign, subject: "^repo:acme/checkout:ref:refs/heads/main$", algorithms: [ES256] }`,
+      '    actions: [k8s.deploy]',
       '',
     ].join('\n'),
   );
@@ -72,5 +77,16 @@ describe('OIDC bearer tokens', () => {
     payload.exp += 3600;
     const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
     expect((await submit(forged)).status).toBe(401);
+  });
+
+  test("an issuer whose keys cannot be fetched is a retryable 503, not a bad token, and creates nothing", async () => {
+    const gates = async () => (await t.redis.keys('cs:{g:*}:gate')).length;
+    const before = await gates();
+    const answer = await submit(await issuer.token({ sub: SUBJECT, aud: 'countersign', iss: `${issuer.issuer}/down` }));
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('content-type')).toBe('application/problem+json');
+    expect(answer.headers.get('retry-after')).not.toBeNull();
+    expect(answer.body).toMatchObject({ type: 'https://countersign.dev/problems/issuer-unavailable', code: 'ERR_ISSUER_UNAVAILABLE' });
+    expect(await gates()).toBe(before);
   });
 });

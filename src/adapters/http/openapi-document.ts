@@ -17,7 +17,7 @@ const AUTH_ERRORS = {
   '401': problem('Not authenticated: missing, stale or bad signature, replayed webhook-id, unknown agent, invalid token'),
   '413': problem('Body larger than allowed'),
   '415': problem('Content type is not application/json'),
-  '503': problem('The store is unreachable; retry (with the same Idempotency-Key)'),
+  '503': problem("The store, or an OIDC issuer's keys, cannot be reached; retry (with the same Idempotency-Key)"),
 };
 
 /** Routes that read a JSON body: the body must parse, as I-JSON (RFC 7493). */

@@ -45,6 +45,7 @@ const KINDS: Record<ErrorCode, ProblemKind> = {
   ERR_POLICY_INVALID: { status: 500, slug: 'policy-invalid', title: 'The policy set is invalid' },
   ERR_CONFIG_INVALID: { status: 500, slug: 'config-invalid', title: 'The configuration is invalid' },
   ERR_STORE_UNAVAILABLE: { status: 503, slug: 'store-unavailable', title: 'The store is unavailable; retry with the same Idempotency-Key' },
+  ERR_ISSUER_UNAVAILABLE: { status: 503, slug: 'issuer-unavailable', title: "The token issuer's keys could not be fetched; retry" },
   ERR_INTERNAL: { status: 500, slug: 'internal', title: 'Internal error' },
 };
 

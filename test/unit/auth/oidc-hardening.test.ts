@@ -58,7 +58,16 @@ describe('OIDC agents, hardened', () => {
       expect((await auth.authenticate({ headers: { authorization: `Bearer ${token}`, 'countersign-agent': 'acme-deployer' }, rawBody })).id).toBe('acme-deployer');
       expect((await auth.authenticate({ headers: { authorization: `Bearer ${token}`, 'countersign-agent': 'acme-readonly' }, rawBody })).id).toBe('acme-readonly');
       const err = await failure(auth.authenticate({ headers: { authorization: `Bearer ${token}` }, rawBody }));
-      expect(err).toMatchObject({ code: 'ERR_UNKNOWN_AGENT', details: { reason: 'ambiguous' } });
+      expect(err).toMatchObject({ code: 'ERR_UNKNOWN_AGENT', details: { reason: 'ambiguous', candidates: expect.arrayContaining(['acme-readonly', 'acme-deployer']) } });
     }
+  });
+
+  test('a forged token with an ambiguous subject is refused as invalid, naming no registered agent', async () => {
+    const agents = [oidcAgent('acme-readonly', issuer.issuer, 'repo:acme/.*'), oidcAgent('acme-deployer', issuer.issuer, 'repo:acme/deploy:ref:refs/heads/main')];
+    const forged = await issuer.sign({ iss: issuer.issuer, aud: 'countersign', sub: 'repo:acme/deploy:ref:refs/heads/main', iat: NOW, exp: NOW + 300 }, { key: 'unpublished' });
+    const auth = new AgentAuthenticator({ agents: () => agents, env: {}, replay: new ReplayGuard(redis), now: () => NOW_MS });
+    const err = await failure(auth.authenticate({ headers: { authorization: `Bearer ${forged}` }, rawBody: Buffer.from('{}') }));
+    expect(err.code).toBe('ERR_INVALID_TOKEN');
+    expect(JSON.stringify(err.details)).not.toMatch(/acme-readonly|acme-deployer/);
   });
 });

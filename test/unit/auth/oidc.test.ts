@@ -145,11 +145,28 @@ describe('OidcVerifier against a local issuer', () => {
     }
   });
 
-  test('an unreachable JWKS fails closed', async () => {
+  test('an unreachable JWKS fails closed, as a retryable outage rather than a bad token', async () => {
     const offline = new OidcVerifier({ now: () => NOW_MS, fetchImpl: () => Promise.reject(new TypeError('fetch failed')) });
     const err = await failure(offline.verify(await issuer.sign(claims()), agents));
-    expect(err.code).toBe(ErrorCode.InvalidToken);
+    expect(err.code).toBe(ErrorCode.IssuerUnavailable);
     expect(err.details.reason).toBe('jwks_unavailable');
+  });
+
+  test('a JWKS endpoint that answers an error status or no JSON is an outage too', async () => {
+    for (const answer of [new Response('busy', { status: 503 }), new Response('<html>', { status: 200, headers: { 'content-type': 'text/html' } })]) {
+      const broken = new OidcVerifier({ now: () => NOW_MS, fetchImpl: () => Promise.resolve(answer) });
+      const err = await failure(broken.verify(await issuer.sign(claims()), agents));
+      expect(err.code).toBe(ErrorCode.IssuerUnavailable);
+    }
+  });
+
+  test('a forged token learns nothing about the subjects registered: it is an invalid token, not an unknown subject', async () => {
+    // The same subject, signed with the issuer's key, is told that no registration takes it.
+    const sub = 'repo:acme/unknown:ref:refs/heads/main';
+    expect(await failure(verifier.verify(await issuer.sign(claims({ sub })), agents))).toMatchObject({ code: ErrorCode.UnknownAgent, details: { reason: 'subject' } });
+    const err = await failure(verifier.verify(await issuer.sign(claims({ sub }), { key: 'unpublished' }), agents));
+    expect(err.code).toBe(ErrorCode.InvalidToken);
+    expect(err.details.reason).toBe('unknown_key');
   });
 });
 

@@ -107,11 +107,20 @@ function fromJoseError(err: unknown): CountersignError {
   if (err instanceof errors.JWSSignatureVerificationFailed) return invalidToken('token signature does not verify', 'signature', err);
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return invalidToken('malformed bearer token', 'malformed', err);
   if (err instanceof errors.JOSENotSupported) return invalidToken('token uses an unsupported algorithm or key', 'unsupported', err);
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err instanceof TypeError || err instanceof errors.JOSEError) {
-    // The issuer's key endpoint failed (timeout, non-200, not a JWKS, network): fail closed.
-    return invalidToken("the issuer's keys could not be fetched", 'jwks_unavailable', err);
+  // jose's plain JOSEError (no subclass) is what its key fetch throws for a non-200 answer or a
+  // body that is not JSON; a TypeError is fetch failing (network, DNS).
+  const fetchFailed = err instanceof TypeError || (err instanceof errors.JOSEError && err.code === errors.JOSEError.code);
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || fetchFailed) {
+    // The issuer's key endpoint failed: the token is not accepted (fail closed), and not called
+    // bad either, since the same token may verify a moment later (503, retryable).
+    return new CountersignError(ErrorCode.IssuerUnavailable, "the issuer's keys could not be fetched; try again", { cause: err, details: { reason: 'jwks_unavailable' } });
   }
   return invalidToken('token could not be verified', 'unverified', err);
+}
+
+/** Of several failed checks, the one to answer: an issuer that could not be asked comes first (the token may be good). */
+function firstOf(failures: CountersignError[]): CountersignError {
+  return failures.find((f) => f.code === ErrorCode.IssuerUnavailable) ?? failures[0] ?? invalidToken('token could not be verified', 'unverified');
 }
 
 /** Verifies OIDC bearer tokens against the registered agents. One key set per JWKS URL, cached. */
@@ -162,8 +171,11 @@ export class OidcVerifier {
    * The registration this token authenticates. The unverified `iss` and `sub` only choose the
    * candidates (agents with that exact issuer whose subject pattern matches); the token is then
    * fully verified against each candidate's own issuer, audience, algorithms and keys.
-   * No candidate → `ERR_UNKNOWN_AGENT`; a failed check → `ERR_INVALID_TOKEN`. Candidates with
-   * `preferRole` are tried first, for a workload registered both as agent and as executor.
+   * No candidate → `ERR_UNKNOWN_AGENT`; a failed check → `ERR_INVALID_TOKEN`; the issuer's keys
+   * out of reach → `ERR_ISSUER_UNAVAILABLE`. Candidates with `preferRole` are tried first, for a
+   * workload registered both as agent and as executor. What the registrations accept (a
+   * subject no pattern takes, the agents a subject is ambiguous between) is told only to a
+   * token that verifies against the issuer's keys: a forged one learns nothing about them.
    */
   async verify(token: string, agents: Iterable<AgentRegistration>, preferRole?: AgentRegistration['role'], named?: string): Promise<AgentRegistration> {
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWT.test(token)) throw invalidToken('malformed bearer token', 'malformed');
@@ -199,37 +211,64 @@ export class OidcVerifier {
     if (named !== undefined && candidates.some((c) => c.registration.id === named)) {
       candidates = candidates.filter((c) => c.registration.id === named);
     } else if (named === undefined && preferRole !== undefined && candidates.filter((c) => c.registration.role === preferRole).length > 1) {
+      const ambiguous = candidates.filter((c) => c.registration.role === preferRole);
+      await this.verifiedByAny(token, ambiguous);
       throw new CountersignError(ErrorCode.UnknownAgent, `this token's subject matches several registered ${preferRole}s; send Countersign-Agent to say which`, {
-        details: { reason: 'ambiguous', candidates: candidates.filter((c) => c.registration.role === preferRole).map((c) => c.registration.id) },
+        details: { reason: 'ambiguous', candidates: ambiguous.map((c) => c.registration.id) },
       });
     }
     if (candidates.length === 0) {
+      await this.verifiedByAny(token, sameIssuer);
       throw new CountersignError(ErrorCode.UnknownAgent, "no agent registered for this token's issuer accepts its subject", {
         details: { reason: 'subject' },
       });
     }
 
-    let firstError: CountersignError | undefined;
+    const failures: CountersignError[] = [];
     for (const candidate of candidates) {
-      const { auth } = candidate.registration;
       try {
-        const { payload } = await jwtVerify(token, this.keySet(candidate.jwksUri), {
-          issuer: auth.issuer,
-          audience: auth.audience,
-          algorithms: [...auth.algorithms],
-          clockTolerance: this.clockTolerance,
-          currentDate: new Date(this.now()),
-          // A bearer token is reusable until it expires: its age is bounded too, and one issued
-          // in the future (beyond the clock tolerance) is refused.
-          requiredClaims: ['exp', 'sub', 'iat'],
-          maxTokenAge: MAX_TOKEN_AGE_SECONDS,
-        });
+        const payload = await this.check(token, candidate);
         if (typeof payload.sub === 'string' && candidate.subject.test(payload.sub)) return candidate.registration;
-        firstError ??= invalidToken('token subject is missing or invalid', 'claim_sub');
+        failures.push(invalidToken('token subject is missing or invalid', 'claim_sub'));
       } catch (err) {
-        firstError ??= fromJoseError(err);
+        failures.push(err as CountersignError);
       }
     }
-    throw firstError ?? invalidToken('token could not be verified', 'unverified');
+    throw firstOf(failures);
+  }
+
+  /** The token's claims once it verifies against this registration's issuer, audience, algorithms and keys (its subject aside). */
+  private async check(token: string, candidate: CompiledOidcRegistration): Promise<JWTPayload> {
+    const { auth } = candidate.registration;
+    try {
+      const { payload } = await jwtVerify(token, this.keySet(candidate.jwksUri), {
+        issuer: auth.issuer,
+        audience: auth.audience,
+        algorithms: [...auth.algorithms],
+        clockTolerance: this.clockTolerance,
+        currentDate: new Date(this.now()),
+        // A bearer token is reusable until it expires: its age is bounded too, and one issued
+        // in the future (beyond the clock tolerance) is refused.
+        requiredClaims: ['exp', 'sub', 'iat'],
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+      });
+      return payload;
+    } catch (err) {
+      throw fromJoseError(err);
+    }
+  }
+
+  /** Returns when the token verifies against any of these registrations; throws the failure otherwise. */
+  private async verifiedByAny(token: string, registrations: CompiledOidcRegistration[]): Promise<void> {
+    const failures: CountersignError[] = [];
+    for (const registration of registrations) {
+      try {
+        await this.check(token, registration);
+        return;
+      } catch (err) {
+        failures.push(err as CountersignError);
+      }
+    }
+    throw firstOf(failures);
   }
 }
