@@ -148,6 +148,21 @@ describe('admin commands', () => {
     expect((await command(t, 'marta', 'unfreeze stag*')).text).toContain('Lifted');
   });
 
+  test('a freeze of a name the catalog does not know is refused and sets nothing; covered names and patterns are frozen', async () => {
+    // Execution: a typo of staging.
+    const typo = await command(t, 'marta', 'freeze stagign 1h release soak');
+    // Validation: refused in the reply, naming the classes; no runtime freeze was set.
+    expect(typo.body.response_type).toBe('ephemeral');
+    expect(typo.text).toContain('"stagign" is neither an environment class (production, staging, development) nor a name one covers');
+    expect(typo.text).not.toContain('is frozen until');
+    expect((await command(t, 'marta', 'policy version')).text).toContain('Freezes: none');
+    // A name a class's glob covers, and a pattern over class names, are frozen.
+    for (const env of ['prod-eu-west', 'dev*']) {
+      expect((await command(t, 'marta', `freeze ${env} 1h covered`)).text).toContain(`\`${env}\` is frozen until`);
+      expect((await command(t, 'marta', `unfreeze ${env}`)).text).toContain('Lifted');
+    }
+  });
+
   test('observe → enforce changes the next decision, globally and per rule', async () => {
     const observe = await command(t, 'jonas', 'mode observe');
     expect(observe.text).toContain('*observe* mode');

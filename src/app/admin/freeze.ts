@@ -1,5 +1,6 @@
 import { CountersignError, ErrorCode } from '../../core/errors.js';
 import { compileGlobs } from '../../core/policy/patterns.js';
+import type { EnvironmentClass } from '../../core/policy/schema.js';
 import type { FreezeWindow } from '../../core/policy/types.js';
 import { recordAppliedAdminAction, type AdminActor, type AdminContext } from './admin-context.js';
 
@@ -20,6 +21,17 @@ export function parseDuration(text: string): number | undefined {
 const ENVIRONMENT = /^[a-z0-9*?][a-z0-9_.*?-]{0,63}$/;
 
 /**
+ * True when a freeze of `environment` (a name or a glob) reaches something the catalog knows: a
+ * class id or a name in a class's `match`, or a name one of those globs covers. A typo such as
+ * `stagign` reaches nothing, and a freeze of it would be reported as set while freezing nothing.
+ */
+export function reachesKnownEnvironment(environment: string, classes: readonly EnvironmentClass[]): boolean {
+  const freeze = compileGlobs([environment]);
+  if (classes.some((c) => freeze.test(c.id) || c.match.some((m) => m === environment || freeze.test(m)))) return true;
+  return classes.some((c) => compileGlobs(c.match).test(environment));
+}
+
+/**
  * Freezes an environment (or environment class) for a while: every action there that is not
  * read-only goes to review by the default reviewer set, whatever the rules say.
  */
@@ -29,6 +41,13 @@ export async function freezeEnvironment(admin: AdminContext, input: { environmen
   const environment = input.environment.toLowerCase();
   if (!ENVIRONMENT.test(environment)) {
     throw new CountersignError(ErrorCode.InvalidRequest, `"${input.environment.slice(0, 64)}" is not an environment name`);
+  }
+  const classes = admin.policy().document.environments;
+  if (!reachesKnownEnvironment(environment, classes)) {
+    throw new CountersignError(
+      ErrorCode.InvalidRequest,
+      `"${environment}" is neither an environment class (${classes.map((c) => c.id).join(', ') || 'none defined'}) nor a name one covers; nothing would be frozen. Freeze a class or a covered name, or add the name to a class in policies/catalog.yaml`,
+    );
   }
   if (input.durationMs < MIN_FREEZE_MS || input.durationMs > MAX_FREEZE_MS) {
     throw new CountersignError(ErrorCode.InvalidRequest, 'a runtime freeze lasts between 1 minute and 30 days; longer freezes belong in policies/freezes.yaml');
