@@ -80,4 +80,27 @@ describe('revalidation', () => {
     current.set(gate.id, gate.evidenceHash);
     expect((await t.app.background.revalidateNow(gate.id)).kind).toBe('unchanged');
   });
+
+  test('a chain whose jobs were lost is armed again by the re-arm pass, once', async () => {
+    // Setup: a waiting gate that has been asked about; then every revalidation job is lost.
+    const gate = await shortGate(t, { name: 'terraform-apply-prod', agent: 'terraform-bot', windowSeconds: 60, delivery: delivery() });
+    current.set(gate.id, gate.evidenceHash);
+    const asked = () => agent.received.filter((r) => r.path === '/revalidate' && JSON.parse(r.body).gateId === gate.id).length;
+    await eventually(() => asked() >= 1, 3_000);
+    const queue = t.app.background.queues.revalidation;
+    await queue.pause();
+    await eventually(async () => (await queue.getActiveCount()) === 0, 3_000);
+    await queue.obliterate({ force: true });
+    await queue.resume();
+    const before = asked();
+    await new Promise((r) => setTimeout(r, 1_600)); // two slots: nobody asks now
+    expect(asked()).toBe(before);
+    // Execution
+    const report = await t.app.background.sweeper.rearm();
+    // Validation: armed again and asked again; a second pass finds every chain alive.
+    expect(report.revalidations).toBeGreaterThanOrEqual(1);
+    await eventually(() => asked() > before, 3_000);
+    expect((await t.app.background.sweeper.rearm()).revalidations).toBe(0);
+    expect((await read(gate.id)).state).toBe('pending_review');
+  });
 });

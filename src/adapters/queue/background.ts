@@ -171,7 +171,7 @@ export async function startBackground(deps: BackgroundDeps, overrides: Partial<B
   const timers = new GateTimers(queues.timers, ctx.now, deps.slack ? options.schedule : EXPIRY_ONLY, options.timerLeadMs, options.timerTickMs);
   const revalidation = new GateRevalidation(queues.revalidation, ctx.now, options.revalidateEveryMs);
   const deliveries = new GateDeliveries(queues.deliveries, options.delivery);
-  const sweeper = new Sweeper({ ctx: jobCtx, redis: jobRedis, timers, timerQueue: queues.timers, options: { graceMs: options.sweepGraceMs, batch: options.sweepBatch } });
+  const sweeper = new Sweeper({ ctx: jobCtx, redis: jobRedis, timers, timerQueue: queues.timers, revalidation, options: { graceMs: options.sweepGraceMs, batch: options.sweepBatch } });
   const probe = new HttpEvidenceProbe({ agent: (id) => ctx.agent(id), env, now: ctx.now, timeoutMs: options.httpTimeoutMs, networks: ctx.agentNetworks });
 
   let outbox: SlackOutbox | undefined;

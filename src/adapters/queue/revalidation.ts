@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { AppContext, GateChange, GateObserver } from '../../app/ports.js';
 import { EvidenceProbeFailed, revalidateGate, type EvidenceProbe, type RevalidationOutcome } from '../../app/revalidate.js';
 import type { AgentNetworks } from '../../core/agent-networks.js';
@@ -81,9 +82,8 @@ export class GateRevalidation implements GateObserver {
   /** Schedules the gate's next slot after `after`, while it waits. */
   async schedule(gate: Gate, after: number = this.now()): Promise<void> {
     if (!gate.delivery.revalidateUrl || (gate.state !== 'pending_review' && gate.state !== 'approved')) return;
-    const offset = createHash('sha256').update(gate.id).digest().readUInt32BE(0) % this.everyMs;
-    const slot = Math.floor((after - offset) / this.everyMs) + 1;
-    const at = offset + slot * this.everyMs;
+    const slot = this.nextSlot(gate.id, after);
+    const at = this.offsetOf(gate.id) + slot * this.everyMs;
     await this.queue.add('revalidate', { gateId: gate.id, at }, {
       jobId: checkJobId(jobId.revalidate(gate.id, slot)),
       delay: Math.max(0, at - this.now()),
@@ -92,6 +92,47 @@ export class GateRevalidation implements GateObserver {
       removeOnComplete: true,
       removeOnFail: { count: 1_000 },
     });
+  }
+
+  /**
+   * Re-arms the chains of these gates that have none: each slot job schedules the next before
+   * it asks, so a chain ends only when that scheduling failed for good (Redis out past the
+   * job's retries). A chain is alive while the slot under way or the next one waits or runs.
+   * `read` gives a gate as stored; `redis` is a connection to the queue's Redis. Returns how
+   * many chains were armed again.
+   */
+  async rearm(gateIds: readonly string[], deps: { redis: Redis; read: (id: string) => Promise<Gate | undefined> }): Promise<number> {
+    if (gateIds.length === 0) return 0;
+    const now = this.now();
+    const slotJobs = (id: string) => {
+      const next = this.nextSlot(id, now);
+      return [jobId.revalidate(id, next - 1), jobId.revalidate(id, next)];
+    };
+    const look = deps.redis.pipeline();
+    for (const id of gateIds) for (const job of slotJobs(id)) look.hmget(this.queue.toKey(job), 'timestamp', 'finishedOn');
+    const replies = ((await look.exec()) ?? []).map(([, value]) => (value ?? [null, null]) as Array<string | null>);
+    let rearmed = 0;
+    for (const [i, id] of gateIds.entries()) {
+      const states = replies.slice(2 * i, 2 * i + 2);
+      if (states.some(([created, finished]) => created !== null && finished === null)) continue;
+      const gate = await deps.read(id);
+      if (!gate?.delivery.revalidateUrl || (gate.state !== 'pending_review' && gate.state !== 'approved')) continue;
+      // A slot job that failed for good is kept a while, and would swallow the new one of its id.
+      for (const [k, [created]] of states.entries()) if (created !== null) await this.queue.remove(slotJobs(id)[k]!);
+      await this.schedule(gate, now);
+      rearmed += 1;
+    }
+    return rearmed;
+  }
+
+  /** Slots are fixed per gate, offset by a hash of its id so that gates do not all ask at once. */
+  private offsetOf(gateId: string): number {
+    return createHash('sha256').update(gateId).digest().readUInt32BE(0) % this.everyMs;
+  }
+
+  /** The first slot after `after`. */
+  private nextSlot(gateId: string, after: number): number {
+    return Math.floor((after - this.offsetOf(gateId)) / this.everyMs) + 1;
   }
 }
 

@@ -9,6 +9,7 @@ import { NOTE_ESCALATED_TO } from '../slack/slack-broker.js';
 import { jobId } from './names.js';
 import { timerPlan } from './timer-plan.js';
 import type { GateTimers } from './timers.js';
+import type { GateRevalidation } from './revalidation.js';
 
 /** Where the last promotion pass stopped (epoch ms): ticks up to here have their jobs. */
 const PROMOTED_UNTIL = 'cs:sweeper:promoted-until';
@@ -36,6 +37,8 @@ export interface SweepReport {
 export interface RearmReport {
   checked: number;
   rearmed: number;
+  /** Revalidation chains armed again (gates with a revalidateUrl whose chain was gone). */
+  revalidations: number;
 }
 
 /**
@@ -45,7 +48,8 @@ export interface RearmReport {
  * - applies every deadline that is overdue by more than the grace period (a lost or stuck
  *   timer), with the same transition the timer uses, so the gate expires once either way;
  * - re-arms gates whose timer chain is gone (for example after Redis lost the queue's keys),
- *   by checking that one of the gate's possible timer jobs exists.
+ *   by checking that one of the gate's possible timer jobs exists, and their revalidation
+ *   chains the same way.
  * Deadlines are enforced by the scripts on every read and write regardless; the sweeper makes
  * the *announcement* (Slack, callbacks) happen on time when nothing else touches the gate.
  */
@@ -56,6 +60,8 @@ export class Sweeper {
       redis: Redis;
       timers: GateTimers;
       timerQueue: Queue;
+      /** Re-arms lost revalidation chains in the same pass. */
+      revalidation?: Pick<GateRevalidation, 'rearm'>;
       options: SweeperOptions;
     },
   ) {}
@@ -164,12 +170,16 @@ export class Sweeper {
   /** Walks every gate in the index and re-arms those with no timer job; returns what it did. */
   async rearmAll(): Promise<RearmReport> {
     const { ctx, redis, timers, timerQueue, options } = this.deps;
-    const report: RearmReport = { checked: 0, rearmed: 0 };
+    const report: RearmReport = { checked: 0, rearmed: 0, revalidations: 0 };
     const remindPcts = timers.schedule.remindAt.map((f) => Math.round(f * 100));
     for (let offset = 0; ; offset += options.batch) {
       const ids = await redis.zrange(DEADLINE_INDEX, offset, offset + options.batch - 1);
       if (ids.length === 0) return report;
       const heads = await this.heads(ids);
+      if (this.deps.revalidation) {
+        const waiting = ids.filter((_, i) => heads[i] !== undefined);
+        report.revalidations += await this.deps.revalidation.rearm(waiting, { redis, read: (id) => ctx.store.read(id) });
+      }
       const candidatesOf = (id: string, version: number | undefined) => [
         ...(version !== undefined ? [jobId.expire(id, version)] : []),
         ...remindPcts.map((pct) => jobId.remind(id, pct)),
