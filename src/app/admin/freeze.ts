@@ -24,8 +24,10 @@ const ENVIRONMENT = /^[a-z0-9*?][a-z0-9_.*?-]{0,63}$/;
  * True when a freeze of `environment` (a name or a glob) reaches something the catalog knows: a
  * class id or a name in a class's `match`, or a name one of those globs covers. A typo such as
  * `stagign` reaches nothing, and a freeze of it would be reported as set while freezing nothing.
+ * A policy set without environment classes gives nothing to check against: every name passes.
  */
 export function reachesKnownEnvironment(environment: string, classes: readonly EnvironmentClass[]): boolean {
+  if (classes.length === 0) return true;
   const freeze = compileGlobs([environment]);
   if (classes.some((c) => freeze.test(c.id) || c.match.some((m) => m === environment || freeze.test(m)))) return true;
   return classes.some((c) => compileGlobs(c.match).test(environment));
