@@ -22,8 +22,10 @@ async function reader(limit: number): Promise<{ port: number; settled: Promise<B
   const settled = new Promise<Buffer | Error>((resolve) => (settle = resolve));
   server = createServer((req: IncomingMessage, res) => {
     readBody(req, limit).then(
-      (body) => {
-        settle(body);
+      async (body) => {
+        // Read again once ended: nothing more, and no wait for an 'end' that already came.
+        const again = await readBody(req, limit);
+        settle(again.length === 0 ? body : new Error(`read ${again.length} bytes twice`));
         res.end('ok');
       },
       (err: Error) => {

@@ -12,6 +12,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     req.resume();
     throw new CountersignError(ErrorCode.PayloadTooLarge, `body of ${declared} bytes exceeds the ${limit}-byte limit`);
   }
+  // A body already read to its end has nothing more to give (and emits no second 'end').
+  if (req.readableEnded) return Buffer.alloc(0);
   // Events rather than `for await`: the async iterator costs a promise and its allocations per
   // chunk, on every request.
   return new Promise<Buffer>((resolve, reject) => {
