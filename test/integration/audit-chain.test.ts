@@ -7,6 +7,8 @@ import { AUDIT_KEYS } from '../../src/adapters/audit/keys.js';
 import { entryDigest } from '../../src/adapters/audit/deployment-chain.js';
 import { DeploymentAuditLog } from '../../src/adapters/audit/deployment-log.js';
 import { gateKeys } from '../../src/adapters/redis/keys.js';
+import type { AuditLink } from '../../src/core/audit-chain.js';
+import type { Gate } from '../../src/core/gate.js';
 import { auditCommand, traceCommand, type AuditIo } from '../../src/cli/audit.js';
 import { example, pendingGateInput } from '../support/gates.js';
 import { testRedisUrl } from '../support/redis.js';
@@ -444,75 +446,68 @@ describe('replicas appending to the deployment chain', () => {
   });
 
   describe('a new gate whose creation hands over its chain', () => {
-    /** A gate created through the store, with the link its creation stored; no observer heard of it. */
-    async function createdGate() {
+    /**
+     * Creates a gate through the store (no observer hears of it), hands its creation with the
+     * stored link to a log of its own that copies only on flush, runs `steps`, and checks that
+     * the deployment chain verifies afterwards.
+     */
+    async function handedOver(steps: (s: { id: string; gate: Gate; link: AuditLink; log: DeploymentAuditLog }) => Promise<void>): Promise<void> {
       const now = Date.now();
       const id = t.app.ctx.ids.gateId(now);
       const stored = await t.app.ctx.store.create(pendingGateInput(id, now, { audit: { event: 'create', actor: 'agent:terraform-bot', at: now, gateId: id } }));
       if (!stored.created) throw new Error('not created');
-      return { id, gate: stored.gate, link: stored.link };
-    }
-    /** A log on its own connection that copies only on flush. */
-    function gatheringLog() {
       const connection = t.redis.duplicate();
-      return { log: new DeploymentAuditLog(connection, { now: Date.now, gatherMs: 60_000 }), close: () => connection.quit() };
+      const log = new DeploymentAuditLog(connection, { now: Date.now, gatherMs: 60_000 });
+      try {
+        log.gateChanged({ gate: stored.gate, event: 'create', from: null, actor: 'agent:terraform-bot', links: [stored.link] });
+        await steps({ id, gate: stored.gate, link: stored.link, log });
+      } finally {
+        await connection.quit();
+      }
+      expect((await verify()).code).toBe(0);
     }
+    const copiesOf = async (id: string) => (await copies()).filter((c) => c.startsWith(`${id}#`));
 
     test('is copied as its creation stored it, without reading the chain back', async () => {
-      // Setup: the handed link is what the store wrote.
-      const { id, gate, link } = await createdGate();
-      expect(await t.app.ctx.store.auditTrail(id)).toEqual([link]);
-      const { log, close } = gatheringLog();
-      try {
-        log.gateChanged({ gate, event: 'create', from: null, actor: 'agent:terraform-bot', links: [link] });
-        // The chain is moved aside before the copy runs: a copy that read it back would find nothing.
+      await handedOver(async ({ id, link, log }) => {
+        // Setup: the handed link is what the store wrote; then the chain is moved aside, so a
+        // copy that read it back would find nothing.
+        expect(await t.app.ctx.store.auditTrail(id)).toEqual([link]);
         await t.redis.rename(gateKeys(id).audit, `${gateKeys(id).audit}:aside`);
-        // Execution
-        await log.flush();
+        try {
+          // Execution
+          await log.flush();
+        } finally {
+          await t.redis.rename(`${gateKeys(id).audit}:aside`, gateKeys(id).audit);
+        }
         // Validation: the record copies the handed link, and its watermark moved to 1.
         const records = (await t.redis.lrange(AUDIT_KEYS.log, 0, -1)).map((r) => JSON.parse(r) as { gateId: string; seq: number; gateHash: string; digest: string; entry: string });
         expect(records.filter((r) => r.gateId === id).map((r) => [r.seq, r.gateHash, r.digest, r.entry])).toEqual([[1, link.hash, link.digest, link.entry]]);
         expect(await t.redis.hget(AUDIT_KEYS.copied, id)).toBe('1');
-      } finally {
-        await t.redis.rename(`${gateKeys(id).audit}:aside`, gateKeys(id).audit);
-        await close();
-      }
-      expect((await verify()).code).toBe(0);
+      });
     });
 
     test('changed again before its copy ran: every link is read and copied, in order', async () => {
-      const { id, gate, link } = await createdGate();
-      const { log, close } = gatheringLog();
-      try {
-        // Execution: the create and a move reach the log before it copies.
-        log.gateChanged({ gate, event: 'create', from: null, actor: 'agent:terraform-bot', links: [link] });
+      await handedOver(async ({ id, log }) => {
+        // Execution: a move reaches the log too before it copies.
         const moved = await cancel(id);
         expect(moved.kind).toBe('moved');
         log.gateChanged({ gate: moved.gate, event: 'cancel', from: 'pending_review', actor: 'agent:terraform-bot' });
         await log.flush();
         // Validation
-        expect((await copies()).filter((c) => c.startsWith(`${id}#`))).toEqual([`${id}#1`, `${id}#2`]);
-      } finally {
-        await close();
-      }
-      expect((await verify()).code).toBe(0);
+        expect(await copiesOf(id)).toEqual([`${id}#1`, `${id}#2`]);
+      });
     });
 
     test('copied by another replica first: the handed chain is not copied again', async () => {
-      const { id, gate, link } = await createdGate();
-      const { log, close } = gatheringLog();
-      try {
-        log.gateChanged({ gate, event: 'create', from: null, actor: 'agent:terraform-bot', links: [link] });
-        // Another replica copies the gate while this log gathers.
+      await handedOver(async ({ id, log }) => {
+        // Setup: another replica copies the gate while this log gathers.
         expect(await t.app.admin.audit.copyGate(id)).toBe(1);
         // Execution
         await log.flush();
         // Validation: one copy of the link.
-        expect((await copies()).filter((c) => c.startsWith(`${id}#`))).toEqual([`${id}#1`]);
-      } finally {
-        await close();
-      }
-      expect((await verify()).code).toBe(0);
+        expect(await copiesOf(id)).toEqual([`${id}#1`]);
+      });
     });
   });
 
