@@ -7,6 +7,7 @@ import { loadPolicySet } from '../src/adapters/policy/load.js';
 import { startBackground } from '../src/adapters/queue/background.js';
 import { GateStore } from '../src/adapters/redis/gate-store.js';
 import { IdempotencyStore } from '../src/adapters/redis/idempotency-store.js';
+import { connectRedis } from '../src/adapters/redis/connect.js';
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { notify, type AppContext, type GateChange } from '../src/app/ports.js';
 import { AgentNetworks } from '../src/core/agent-networks.js';
@@ -39,8 +40,8 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 
 export async function benchExpiry(): Promise<BenchResult> {
   const server = await startPrivateRedis({ appendonly: true });
-  const redis = new Redis(server.url, { maxRetriesPerRequest: 3, enableAutoPipelining: true }); // as src/main.ts
   const logger = pino({ level: 'silent' });
+  const redis = connectRedis(server.url, logger); // as src/main.ts
   const policy = await loadPolicySet(join(import.meta.dirname, '../policies'));
   const example = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/k8s-deploy-staging.json'), 'utf8')) as BoundedAction;
   const request: BoundedAction = { ...example, environment: 'production', summary: 'Deploy checkout 2.4.1 to prod-eu', resources: [{ type: 'k8s.deployment', id: 'prod-eu/checkout' }] };

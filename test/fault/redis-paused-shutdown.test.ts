@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { generateWebhookSecret } from '../../src/adapters/http/auth/standard-webhooks.js';
+import { connectRedis } from '../../src/adapters/redis/connect.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/adapters/redis/private-redis.js';
 import { loadConfig } from '../../src/config.js';
 import { startCountersign } from '../../src/countersign.js';
@@ -24,9 +24,9 @@ function within<T>(work: Promise<T>, ms: number): Promise<T | 'timeout'> {
 }
 
 test('with Redis not answering, shutdown still ends: requests under way are cut off, queues and figures given up when one grace period is over', async () => {
-  // Setup: the app as npm start wires it (auto-pipelined connection, default retries), a 2 s grace period.
+  // Setup: the app as npm start wires it (connectRedis), a 2 s grace period.
   redis = await startPrivateRedis();
-  const client = new Redis(redis.url, { enableAutoPipelining: true });
+  const client = connectRedis(redis.url, pino({ level: 'silent' }));
   const secret = generateWebhookSecret();
   const env = { COUNTERSIGN_AGENT_DEMO_AGENT_SECRET: secret };
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', COUNTERSIGN_POLICIES: POLICIES_DIR, ...env });

@@ -25,9 +25,9 @@ function commandName(file: string): string {
 const cache = new Map<string, string>();
 
 /**
- * Defines every script on a connection up front. With auto-pipelining, a command defined
- * while an auto-pipeline is being filled can misalign replies (ioredis #1931), so stores
- * define theirs when they are made, before any traffic.
+ * Defines every script on a connection up front, before any traffic: on an auto-pipelining
+ * connection (the app's does not auto-pipeline, a caller's may), a command defined while an
+ * auto-pipeline is being filled can misalign replies (ioredis #1931).
  */
 export function defineScripts(redis: Redis): void {
   for (const file of SCRIPT_FILES) define(redis, file);

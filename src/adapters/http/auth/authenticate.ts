@@ -198,7 +198,7 @@ export class AgentAuthenticator {
       );
     }
     const fresh = this.deps.replay.firstSeen(resolved.agent.id, parsed.id);
-    // Sent in the same tick, so an auto-pipelining connection carries both in one round trip.
+    // Sent in the same tick, so the app's connection (connectRedis) carries both in one write.
     // Only for a verified sender in the right role; a replay's read is dropped unused.
     if (alongside && resolved.agent.role === role) {
       try {
