@@ -3,6 +3,7 @@ import { connectRedis } from '../src/adapters/redis/connect.js';
 import { loadConfig } from '../src/config.js';
 import { startCountersign } from '../src/countersign.js';
 import { mountFloor } from './floor.js';
+import { mountGcCounts } from './gc.js';
 import { startProfile } from './profile.js';
 
 /** The product as `npm start` runs it, on a free port, quiet, for the benchmarks. */
@@ -12,6 +13,8 @@ const redis = connectRedis(config.REDIS_URL!, logger);
 const app = await startCountersign({ config, redis, logger });
 // With BENCH_FLOOR set, the routes' work without their store also answers, under /bench/floor/ (see ./floor.ts).
 if (process.env.BENCH_FLOOR) mountFloor(app, redis, logger, config.COUNTERSIGN_PUBLIC_URL ?? app.url);
+// GET /bench/gc: the garbage collections since the last read (see ./gc.ts).
+mountGcCounts(app);
 process.stdout.write(`PORT ${app.port}\n`);
 process.on('SIGTERM', () => {
   void app.close().then(() => redis.quit()).then(() => process.exit(0));

@@ -6,6 +6,7 @@ import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { Redis } from 'ioredis';
 import { startApp, startChild } from './child.js';
 import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
+import { gcLine, readGcCounts, type GcCounts } from './gc.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -68,30 +69,35 @@ export async function benchIntake(): Promise<BenchResult> {
       const request = take();
       return request && { ...request, path: '/bench/floor/gates' };
     };
-    const rounds: Array<{ bare: LoadResult; intake: LoadResult; cpu: CpuShare; floor: LoadResult; floorCpu: CpuShare }> = [];
+    const rounds: Array<{ bare: LoadResult; intake: LoadResult; cpu: CpuShare; gc: GcCounts; floor: LoadResult; floorCpu: CpuShare }> = [];
     for (let r = 0; r < ROUNDS; r += 1) {
       const bareRun = await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: () => bareBody });
       const stopCount = await startCpuCount(counter, app.child.pid!);
+      await readGcCounts(app.port);
       // With BENCH_PROFILE_DIR set, the app profiles the first round (see app-server.ts).
       const profile = process.env.BENCH_PROFILE_DIR && r === 0;
       if (profile) app.child.kill('SIGUSR2');
       const intakeRun = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: take });
       if (profile) app.child.kill('SIGUSR2');
       const cpu = await stopCount();
+      const gc = await readGcCounts(app.port);
       const stopFloorCount = await startCpuCount(counter, app.child.pid!);
       const floor = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: floorTake });
-      rounds.push({ bare: bareRun, intake: intakeRun, cpu, floor, floorCpu: await stopFloorCount() });
+      rounds.push({ bare: bareRun, intake: intakeRun, cpu, gc, floor, floorCpu: await stopFloorCount() });
     }
     const ratioOf = (r: (typeof rounds)[number]) => r.intake.throughput / r.bare.throughput;
     const floorRatioOf = (r: (typeof rounds)[number]) => r.floor.throughput / r.bare.throughput;
     const median = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(ROUNDS / 2)]!;
-    const { bare: baseline, intake, cpu, floor, floorCpu } = median;
+    const { bare: baseline, intake, cpu, gc, floor, floorCpu } = median;
     // Latency at a fixed arrival rate (open loop, no coordinated omission): half the measured capacity.
     const rate = Math.max(100, Math.floor(intake.throughput * 0.5));
+    await readGcCounts(app.port);
     const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate });
+    const pacedGc = await readGcCounts(app.port);
     // And at a quarter of it: how the tail looks with headroom.
     const quarterRate = Math.max(50, Math.floor(intake.throughput * 0.25));
     const quarter = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate: quarterRate });
+    const quarterGc = await readGcCounts(app.port);
 
     const ratio = ratioOf(median);
     lines.push(`${ROUNDS} rounds of ${ROUND_SECONDS} s each, bare, intake, then the floor; ratios ${rounds.map((r) => ratioOf(r).toFixed(3)).join(', ')}; the median round:`);
@@ -102,6 +108,8 @@ export async function benchIntake(): Promise<BenchResult> {
     lines.push(line(`POST /v1/gates (open loop ${quarterRate}/s)`, quarter));
     lines.push(`CPU per request in the closed loop: ${perRequest(cpu, intake)} (all on the same two cores)`);
     lines.push(`CPU per request of the floor: ${perRequest(floorCpu, floor)}`);
+    lines.push(`app garbage collection: closed loop ${gcLine(gc, intake.seconds)}`);
+    lines.push(`  open loop at ${rate}/s ${gcLine(pacedGc, paced.seconds)}; at ${quarterRate}/s ${gcLine(quarterGc, quarter.seconds)}`);
     lines.push(`throughput ratio intake / bare: ${ratio.toFixed(3)} (target ≥ 0.30); the floor / bare: ${floorRatioOf(median).toFixed(3)} (rounds ${rounds.map((r) => floorRatioOf(r).toFixed(3)).join(', ')})`);
     lines.push(`p99 closed loop ${intake.p99Ms.toFixed(2)} ms, open loop at ${rate}/s ${paced.p99Ms.toFixed(2)} ms, at ${quarterRate}/s ${quarter.p99Ms.toFixed(2)} ms (target ≤ 20 ms)`);
     return {
@@ -124,6 +132,9 @@ export async function benchIntake(): Promise<BenchResult> {
         quarterRate,
         quarterP50Ms: quarter.p50Ms,
         quarterP99Ms: quarter.p99Ms,
+        closedYoungGcs: gc.young,
+        closedYoungGcMs: gc.youngPauseMs,
+        quarterYoungGcLongestMs: quarterGc.youngLongestMs,
         ...perRequestFigures(cpu, intake),
       },
     };

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { MAX_GRANT_TTL_SECONDS, GRANT_TYP } from '../src/adapters/credentials/grant-claims.js';
 import { KeyRing, rotateKeys } from '../src/adapters/credentials/key-ring.js';
 import { generateWebhookSecret, webhookHeaders } from '../src/adapters/http/auth/standard-webhooks.js';
+import { connectRedis } from '../src/adapters/redis/connect.js';
 import { GateStore } from '../src/adapters/redis/gate-store.js';
 import { startPrivateRedis } from '../src/adapters/redis/private-redis.js';
 import { redeemGrant } from '../src/app/redeem-grant.js';
@@ -16,6 +17,7 @@ import { idSource } from '../src/core/ids.js';
 import { startCountersign } from '../src/countersign.js';
 import { startApp } from './child.js';
 import { perRequest, perRequestFigures, startCpuCount, type CpuShare } from './cpu.js';
+import { gcLine, readGcCounts } from './gc.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -34,7 +36,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const SECONDS = 3;
 const GATES = 32_000;
 /** Redeems of the floor phase (see floor.ts), spread over a few gates it leaves approved. */
-const FLOOR_REQUESTS = 24_000;
+const FLOOR_REQUESTS = 48_000;
 const RAW_SIGNING_MS = 2_000;
 
 function percentile(sorted: number[], p: number): number {
@@ -107,8 +109,9 @@ async function prepareRedeems(appUrl: string, store: GateStore, secret: string, 
 
 /** The use case alone, `CONNECTIONS` at a time, in this process: what redeem costs without HTTP, auth and the load generator. */
 async function withoutHttp(env: Record<string, string>, redisUrl: string, requests: PreparedRequest[], seconds: number): Promise<{ perSecond: number; p50: number; p99: number }> {
-  const redis = new Redis(redisUrl, { enableAutoPipelining: true });
-  const app = await startCountersign({ config: loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), redis, logger: pino({ level: 'silent' }), env });
+  const logger = pino({ level: 'silent' });
+  const redis = connectRedis(redisUrl, logger); // as npm start makes it
+  const app = await startCountersign({ config: loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), redis, logger, env });
   try {
     const agent = app.ctx.agent(AGENT)!;
     const grants = { ring: () => app.keyRing.ring, issuer: () => ISSUER, ledger: redis };
@@ -182,11 +185,13 @@ export async function benchRedeem(): Promise<BenchResult> {
     // omission), then one request at a time.
     const rawBefore = await rawSigning(sign, RAW_SIGNING_MS);
     const stopCount = await startCpuCount(redis, app.child.pid!);
+    await readGcCounts(app.port);
     // With BENCH_PROFILE_DIR set, the app profiles the closed loop (see app-server.ts).
     if (process.env.BENCH_PROFILE_DIR) app.child.kill('SIGUSR2');
     const closed = await phase(0.4, SECONDS);
     if (process.env.BENCH_PROFILE_DIR) app.child.kill('SIGUSR2');
     const cpu: CpuShare = await stopCount();
+    const closedGc = await readGcCounts(app.port);
     const rawAfter = await rawSigning(sign, RAW_SIGNING_MS);
     // The floor: the route's work up to its store (gate read, re-decision, signature), nothing
     // stored, so the same few gates serve every request (see floor.ts).
@@ -199,7 +204,9 @@ export async function benchRedeem(): Promise<BenchResult> {
     const floor = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: () => floorRequests[f++] });
     const floorCpu = await stopFloorCount();
     const rate = Math.max(50, Math.floor(closed.throughput * 0.5));
+    await readGcCounts(app.port);
     const paced = await phase(0.25, SECONDS, { rate });
+    const pacedGc = await readGcCounts(app.port);
     const sequential = await phase(0.1, 2, { connections: 1 });
     // Context: the same loop against GET /healthz (HTTP only, no auth, no Redis) on this machine.
     const health = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: 2, next: () => ({ method: 'GET', path: '/healthz', headers: {} }) });
@@ -226,6 +233,8 @@ export async function benchRedeem(): Promise<BenchResult> {
         `  raw jose ES256 SignJWT       ${raw.perSecond.toFixed(0).padStart(6)} /s        p50 ${raw.p50.toFixed(3)} ms  p99 ${raw.p99.toFixed(3)} ms (one at a time, same key and claims)`,
         `  CPU per redeem in the closed loop: ${perRequest(cpu, closed)} (all on the same two cores)`,
         `  CPU per redeem of the floor: ${perRequest(floorCpu, floor)}`,
+        `  app garbage collection in the closed loop: ${gcLine(closedGc, closed.seconds)}`,
+        `  app garbage collection in the open loop: ${gcLine(pacedGc, paced.seconds)}`,
         `  ratio redeem grants/s / raw signing: ${ratio.toFixed(2)} (target ≥ 0.5); the floor / raw signing: ${(grants(floor) / raw.perSecond).toFixed(2)}`,
         `  redeem p99: open loop ${paced.p99Ms.toFixed(2)} ms, one at a time ${sequential.p99Ms.toFixed(2)} ms (target ≤ 10 ms)`,
       ],
@@ -248,6 +257,9 @@ export async function benchRedeem(): Promise<BenchResult> {
         healthz_per_second: health.throughput,
         redeem_without_http_per_second: direct.perSecond,
         redeem_without_http_p99_ms: direct.p99,
+        redeem_closed_young_gcs: closedGc.young,
+        redeem_closed_young_gc_ms: closedGc.youngPauseMs,
+        redeem_open_young_gc_longest_ms: pacedGc.youngLongestMs,
         ...perRequestFigures(cpu, closed),
       },
     };
