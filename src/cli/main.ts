@@ -7,6 +7,7 @@ import { requestCommand } from './request.js';
 const USAGE = `usage: countersign <command> [arguments]
 
 commands:
+  policy check [dir]                load the policy set as the service would; problems with file:line
   policy test [dir]                 run the policy cases (policies/tests/*.cases.yaml)
   policy explain <request.json>     show the decision for a request, and why
   keys rotate | list | prune        manage the grant signing keys (COUNTERSIGN_KEYS)

@@ -9,7 +9,7 @@ import { evaluate, explainDecision } from '../core/policy/evaluate.js';
 import { loadPolicySet } from '../adapters/policy/load.js';
 import { runPolicyTests as runCases, type PolicyTestReport } from '../adapters/policy/policy-tests.js';
 
-/** `countersign policy test|explain`: the admin's view of the policy set in git. */
+/** `countersign policy check|test|explain`: the admin's view of the policy set in git. */
 
 export type { PolicyTestFailure } from '../adapters/policy/policy-tests.js';
 
@@ -22,6 +22,8 @@ export interface PolicyIo {
 const USAGE = `usage: countersign policy <command>
 
 commands:
+  check [dir]                         load the set as the service would; print its version, or
+                                      every problem with its file and line (exit 1)
   test [dir]                          run the cases in <dir>/tests/*.cases.yaml
   explain <request.json> [options]    print the decision for a request and why
 
@@ -86,6 +88,7 @@ export async function policyCommand(argv: string[], io: PolicyIo): Promise<numbe
   const [command, arg] = positionals;
   const defaultDir = values.dir ?? process.env.COUNTERSIGN_POLICIES ?? 'policies';
   try {
+    if (command === 'check') return await checkCommand(arg ?? defaultDir, io);
     if (command === 'test') return await testCommand(arg ?? defaultDir, io);
     if (command === 'explain' && arg !== undefined) {
       const { decision, text } = await explainRequest(defaultDir, await readFile(arg, 'utf8'), values.agent);
@@ -103,6 +106,26 @@ export async function policyCommand(argv: string[], io: PolicyIo): Promise<numbe
 }
 
 const FILE_ERRORS = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM']);
+
+/**
+ * Loads the set exactly as a start or `/countersign policy reload` would (schema, references,
+ * patterns, agents), without running cases: for a commit hook or a CI step of the policy
+ * repository. A set that does not load stops at the first command that reads it (1).
+ */
+async function checkCommand(dir: string, io: PolicyIo): Promise<number> {
+  const policy = await loadPolicySet(dir);
+  const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const agents = [...policy.agents.values()];
+  const executors = agents.filter((a) => a.role === 'executor').length;
+  io.stdout.write(
+    `${dir}: valid, version ${policy.version}
+` +
+      `  ${count(policy.rules.length, 'rule')}, ${count(policy.reviewerSets.size, 'reviewer set')}, ` +
+      `${count(agents.length - executors, 'agent')}, ${count(executors, 'executor')}
+`,
+  );
+  return 0;
+}
 
 async function testCommand(dir: string, io: PolicyIo): Promise<number> {
   const report = await runCases(dir);

@@ -3,6 +3,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { loadPolicySet } from '../../../src/adapters/policy/load.js';
 import { explainRequest, policyCommand, runPolicyTests } from '../../../src/cli/policy.js';
 
 const REPO = join(import.meta.dirname, '../../..');
@@ -190,6 +191,32 @@ describe('countersign policy', () => {
     await writeFile(file, original);
     expect(code).toBe(1);
     expect(failing.out()).toContain('FAIL tests/examples.cases.yaml › reading production logs runs at once\n  - outcome: want review, got allow; rules: read-only');
+  });
+
+  test('`check` prints the version the service would load and exits 0; on a broken set, each problem with its line and exit 1', async () => {
+    // Setup: the set as the service loads it; a copy whose rule names a reviewer set that does not exist.
+    const loaded = await loadPolicySet(POLICIES);
+    const rules = join(copy, 'policies/rules.yaml');
+    const original = await readFile(rules, 'utf8');
+
+    // Execution
+    const ok = capture();
+    const okCode = await policyCommand(['check', POLICIES], ok.io);
+    await writeFile(rules, original.replace('reviewerSet: data-owners\n      breakGlass: false', 'reviewerSet: data-ownerz\n      breakGlass: false'));
+    const broken = capture();
+    const brokenCode = await policyCommand(['check', '--dir', join(copy, 'policies')], broken.io);
+    await writeFile(rules, original);
+
+    // Validation
+    expect(okCode).toBe(0);
+    expect(ok.out()).toBe(
+      `${POLICIES}: valid, version ${loaded.version}\n` +
+        `  ${loaded.rules.length} rules, ${loaded.reviewerSets.size} reviewer sets, ` +
+        `${[...loaded.agents.values()].filter((a) => a.role === 'agent').length} agents, ${[...loaded.agents.values()].filter((a) => a.role === 'executor').length} executors\n`,
+    );
+    expect(brokenCode).toBe(1);
+    expect(broken.out()).toBe('');
+    expect(broken.err()).toMatch(/rules\.yaml:\d+ rules\[4\]\.review\.reviewerSet: reviewer set "data-ownerz" is not defined/);
   });
 
   test('`test` on an invalid policy set prints every problem with its line', async () => {
