@@ -110,19 +110,17 @@ const FILE_ERRORS = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM']);
 /**
  * Loads the set exactly as a start or `/countersign policy reload` would (schema, references,
  * patterns, agents), without running cases: for a commit hook or a CI step of the policy
- * repository. A set that does not load stops at the first command that reads it (1).
+ * repository. A set that does not load throws, and policyCommand prints every problem with its
+ * file and line (exit 1).
  */
 async function checkCommand(dir: string, io: PolicyIo): Promise<number> {
   const policy = await loadPolicySet(dir);
-  const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const count = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
   const agents = [...policy.agents.values()];
   const executors = agents.filter((a) => a.role === 'executor').length;
+  io.stdout.write(`${dir}: valid, version ${policy.version}\n`);
   io.stdout.write(
-    `${dir}: valid, version ${policy.version}
-` +
-      `  ${count(policy.rules.length, 'rule')}, ${count(policy.reviewerSets.size, 'reviewer set')}, ` +
-      `${count(agents.length - executors, 'agent')}, ${count(executors, 'executor')}
-`,
+    `  ${count(policy.rules.length, 'rule')}, ${count(policy.reviewerSets.size, 'reviewer set')}, ${count(agents.length - executors, 'agent')}, ${count(executors, 'executor')}\n`,
   );
   return 0;
 }
