@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { DEFAULT_GRANT_TTL_SECONDS } from '../src/adapters/credentials/grant-claims.js';
@@ -15,6 +14,7 @@ import { evidenceHash, sha256OfJson } from '../src/core/evidence-hash.js';
 import type { Gate } from '../src/core/gate.js';
 import { splitDelivery } from '../src/core/gate-request.js';
 import { parseGateRequest } from '../src/core/validation.js';
+import { handleAhead } from './intercept.js';
 
 /**
  * The floor of the intake and redeem routes on this machine: each route's own work up to its
@@ -90,11 +90,7 @@ export function mountFloor(app: Countersign, redis: Redis, logger: Logger, issue
   });
 
   // Requests under /bench/floor/ go to these routes; everything else to the product's listener.
-  const [product] = app.server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
-  if (!product) throw new Error('the server has no request listener');
-  app.server.removeAllListeners('request');
-  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (!req.url?.startsWith('/bench/floor/')) return product(req, res);
+  handleAhead(app, (req) => req.url?.startsWith('/bench/floor/') === true, (req, res) => {
     void router.dispatch(req, res, 'floor').then((handled) => {
       if (!handled) res.writeHead(404).end();
     });

@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import type { Countersign } from '../src/countersign.js';
+import { handleAhead } from './intercept.js';
 
 /** Garbage collections of the app process since the previous read: how many, and how long they paused it. */
 export interface GcCounts {
@@ -37,11 +37,7 @@ export function mountGcCounts(app: Countersign): void {
       }
     }
   }).observe({ entryTypes: ['gc'] });
-  const [product] = app.server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
-  if (!product) throw new Error('the server has no request listener');
-  app.server.removeAllListeners('request');
-  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.url !== '/bench/gc') return product(req, res);
+  handleAhead(app, (req) => req.url === '/bench/gc', (_req, res) => {
     const body = JSON.stringify(counts);
     counts = empty();
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -6,6 +6,10 @@ import { connectRedis, whenReady } from '../../src/adapters/redis/connect.js';
 import { freshRedis, testRedisUrl } from '../support/redis.js';
 
 // The connection npm start makes: what it sends to Redis, and how.
+
+beforeAll(async () => {
+  await (await freshRedis()).quit(); // this file's database, empty
+});
 
 const opened: Redis[] = [];
 afterEach(() => {
@@ -59,7 +63,6 @@ const expected = (tag: string) => Array.from({ length: 50 }, (_, i) => `${tag}-$
 describe('the app connection to Redis', () => {
   test('sends the commands of one turn in one write, in the order they were issued, each with its own reply', async () => {
     // Setup
-    await (await freshRedis()).quit();
     const redis = await connection();
     const writes = countWrites(redis.stream as Socket);
 
