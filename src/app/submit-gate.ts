@@ -1,5 +1,5 @@
 import type { Decision } from '../core/decision.js';
-import { evidenceHash, sha256OfJson } from '../core/evidence-hash.js';
+import { canonicalAction, sha256OfJson } from '../core/evidence-hash.js';
 import type { Gate } from '../core/gate.js';
 import { splitDelivery, type Delivery } from '../core/gate-request.js';
 import type { GateState } from '../core/gate-state.js';
@@ -34,7 +34,7 @@ export const STATE_OF: Record<Decision['outcome'], GateState> = {
  */
 export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
   const request = parseGateRequest(input.body, ctx.agentNetworks);
-  const hash = evidenceHash(input.body);
+  const { json: actionJson, evidenceHash: hash } = canonicalAction(input.body);
   const now = ctx.now();
   // The body's fingerprint for the Idempotency-Key: the evidence hash plus the canonical delivery
   // options, so a retry that reorders keys or whitespace still counts as the same body.
@@ -55,6 +55,9 @@ export async function submitGate(ctx: AppContext, input: SubmitInput): Promise<S
     id: claim.gateId,
     agentId: input.agent.id,
     request: action,
+    // The validated action is the body without `delivery`, member for member (no defaults, no
+    // transforms): its canonical text is the one just hashed.
+    requestJson: actionJson,
     delivery,
     evidenceHash: hash,
     decision,

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GateStore, type AuditLink } from '../../src/adapters/redis/gate-store.js';
+import { gateKeys } from '../../src/adapters/redis/keys.js';
+import { canonicalJson } from '../../src/core/evidence-hash.js';
 import { isCountersignError } from '../../src/core/errors.js';
 import { idSource } from '../../src/core/ids.js';
 import { pendingGateInput } from '../support/gates.js';
@@ -41,6 +43,34 @@ describe('GateStore', () => {
     expect(again.created).toBe(false);
     expect(again.gate.state).toBe('pending_review');
     expect(await store.auditTrail(gate.id)).toHaveLength(1);
+  });
+
+  test('a create handed the request as canonical text stores that text; both ways read back the same gate', async () => {
+    const plain = pendingGateInput(ids.gateId(T0), T0);
+    const handed = { ...pendingGateInput(ids.gateId(T0), T0), requestJson: canonicalJson(plain.request) };
+    await store.create(plain);
+    await store.create(handed);
+    const record = await redis.hget(gateKeys(handed.id).gate, 'record');
+    expect(record).toContain(`"request":${handed.requestJson},`);
+    expect(JSON.parse(record!)).toEqual(JSON.parse((await redis.hget(gateKeys(plain.id).gate, 'record'))!.replace(plain.id, handed.id)));
+    const [a, b] = [await store.get(plain.id, T0), await store.get(handed.id, T0)];
+    expect(b!.request).toEqual(plain.request);
+    expect({ ...b, id: plain.id }).toEqual(a);
+  });
+
+  test('an audit entry is stored as written, members in order, and digested over those bytes', async () => {
+    const audit = { event: 'create', actor: 'agent:terraform-bot', at: T0, zeta: 'ünïcödé', alpha: { z: 1, a: [2, 1] } };
+    const { gate } = await store.create(pendingGateInput(ids.gateId(T0), T0, { audit }));
+    const [link] = await store.auditTrail(gate.id);
+    expect(link!.entry).toBe(JSON.stringify(audit));
+    expect(link!.digest).toBe(createHash('sha256').update(JSON.stringify(audit), 'utf8').digest('hex'));
+    expect(link!.hash).toBe(chainHash(link!));
+  });
+
+  test('an audit entry JSON cannot carry refuses the create and stores nothing', async () => {
+    const id = ids.gateId(T0);
+    await expect(store.create(pendingGateInput(id, T0, { audit: { event: 'create', actor: 'x', at: T0, score: Number.NaN } }))).rejects.toMatchObject({ code: 'ERR_NOT_CANONICALIZABLE' });
+    expect(await redis.exists(gateKeys(id).gate, gateKeys(id).audit)).toBe(0);
   });
 
   test('the audit chain computed in Lua is real SHA-256 over the recorded bytes', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, evidenceHash, EVIDENCE_HASH } from '../../src/core/evidence-hash.js';
+import { createHash } from 'node:crypto';
+import { canonicalAction, canonicalJson, evidenceHash, EVIDENCE_HASH, exactJson } from '../../src/core/evidence-hash.js';
 import { isCountersignError } from '../../src/core/errors.js';
 
 const EXAMPLES = join(import.meta.dirname, '../../examples');
@@ -124,5 +125,58 @@ describe('canonicalJson on values nested past the stack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i += 1) deep = [deep];
     expect(() => canonicalJson(deep)).toThrow(expect.objectContaining({ code: 'ERR_NOT_CANONICALIZABLE' }));
+  });
+});
+
+describe('canonicalAction', () => {
+  const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.json'));
+
+  test.each(files)('%s: the canonical text of the body without delivery, and the hash of exactly that text', (file) => {
+    const body = JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as Record<string, unknown>;
+    const { delivery: _delivery, ...action } = body;
+    const { json, evidenceHash: hash } = canonicalAction({ ...body, delivery: { reviewWindowSeconds: 600 } });
+    expect(json).toBe(canonicalJson(action));
+    expect(json).not.toContain('"delivery"');
+    expect(hash).toBe(`sha256:${createHash('sha256').update(json, 'utf8').digest('hex')}`);
+    expect(hash).toBe(evidenceHash(body));
+  });
+});
+
+describe('exactJson (audit entries)', () => {
+  test('keeps the members in the order they were written, at every depth', () => {
+    const entry = { event: 'vote', actor: 'slack:U1', at: 1, decision: { risk: 'high', outcome: 'review' }, rules: ['b', 'a'] };
+    expect(exactJson(entry)).toBe('{"event":"vote","actor":"slack:U1","at":1,"decision":{"risk":"high","outcome":"review"},"rules":["b","a"]}');
+    expect(exactJson(entry)).not.toBe(canonicalJson(entry));
+    // Numbers and strings are written as RFC 8785 writes them.
+    const leaves = { n: [1e21, 1e-7, -0, 0.1 + 0.2, 9007199254740991], s: 'ünïcödé \u2028 "quoted" \\ \u0007' };
+    expect(exactJson(leaves)).toBe(canonicalJson(leaves));
+  });
+
+  test.each([
+    ['NaN', { at: Number.NaN }, '/at'],
+    ['Infinity', { nested: { at: [1, Number.POSITIVE_INFINITY] } }, '/nested/at/1'],
+    ['a lone surrogate in a value', { note: 'a\ud800b' }, '/note'],
+    ['a lone surrogate in a key', { ['k\udc00']: 1 }, '/'],
+    ['a toJSON method', { when: new Date(0) }, '/when'],
+    ['a function', { run: () => 1 }, '/run'],
+    ['a bigint', { n: 1n }, '/n'],
+  ])('refuses %s exactly as canonicalJson does, naming where', (_what, value, pointer) => {
+    for (const serialize of [exactJson, canonicalJson]) {
+      let thrown: unknown;
+      try {
+        serialize(value);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(isCountersignError(thrown) && thrown.code).toBe('ERR_NOT_CANONICALIZABLE');
+      expect(isCountersignError(thrown) && thrown.issues[0]?.pointer).toBe(pointer);
+    }
+  });
+
+  test('refuses a value with no JSON form and one nested past the stack', () => {
+    expect(() => exactJson(undefined)).toThrow(expect.objectContaining({ code: 'ERR_NOT_CANONICALIZABLE' }));
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i += 1) deep = [deep];
+    expect(() => exactJson(deep)).toThrow(expect.objectContaining({ code: 'ERR_NOT_CANONICALIZABLE' }));
   });
 });

@@ -51,12 +51,13 @@ export function recordHash(r: Omit<DeploymentRecord, 'hash' | 'entry'>): string 
 /** Builds the next record after `head` (undefined for the first). */
 export function nextRecord(
   head: ChainHead | undefined,
-  item: { kind: DeploymentRecord['kind']; gateId?: string; seq?: number; gateHash?: string; entry: string; loggedAt: number },
+  item: { kind: DeploymentRecord['kind']; gateId?: string; seq?: number; gateHash?: string; entry: string; loggedAt: number; digest?: string | undefined },
 ): DeploymentRecord {
   const base = {
     pos: (head?.pos ?? 0) + 1,
     prev: head?.hash ?? GENESIS,
-    digest: entryDigest(item.entry),
+    // The caller may pass the entry's digest when it computed it itself from these bytes.
+    digest: item.digest ?? entryDigest(item.entry),
     kind: item.kind,
     gateId: item.gateId ?? '',
     seq: item.seq ?? 0,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { GateChange, GateObserver } from '../../app/ports.js';
 import type { AuditLink } from '../../core/audit-chain.js';
 import type { Gate } from '../../core/gate.js';
-import { canonicalJson } from '../../core/evidence-hash.js';
+import { exactJson } from '../../core/evidence-hash.js';
 import { gateKeys } from '../redis/keys.js';
 import { defineScripts, runScript } from '../redis/scripts.js';
 import { nextRecord, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
@@ -181,10 +181,13 @@ export class DeploymentAuditLog implements GateObserver {
         const records: DeploymentRecord[] = [];
         const marks = new Map<string, [number, number]>();
         let last = head;
-        for (const { gateId, from, links } of pending) {
+        for (const { gateId, from, links, handed } of pending) {
           if (links.length === 0) continue;
           for (const link of links) {
-            const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, loggedAt: now });
+            // A link its creation handed over was digested in this process; one read back from
+            // Redis is digested again, so the copy never vouches for bytes it did not hash.
+            const digest = handed ? link.digest : undefined;
+            const record = nextRecord(last, { kind: 'gate', gateId, seq: link.seq, gateHash: link.hash, entry: link.entry, digest, loggedAt: now });
             records.push(record);
             last = { pos: record.pos, hash: record.hash };
           }
@@ -205,7 +208,7 @@ export class DeploymentAuditLog implements GateObserver {
     return this.serial(async () => {
       let made: DeploymentRecord | undefined;
       const appended = await this.append((head) => {
-        made = nextRecord(head, { kind: 'admin', entry: canonicalJson(entry), loggedAt: this.deps.now() });
+        made = nextRecord(head, { kind: 'admin', entry: exactJson(entry), loggedAt: this.deps.now() });
         return { records: [made], marks: new Map() };
       });
       if (appended === 0 || !made) throw new Error('the admin action could not be recorded in the audit chain');
@@ -233,7 +236,7 @@ export class DeploymentAuditLog implements GateObserver {
    * gate whose creation handed over its chain is not read: its watermark is 0 unless another
    * replica copied it, which the append script notices (and then it is read).
    */
-  private async uncopied(gateIds: string[]): Promise<Array<{ gateId: string; from: number; links: AuditLink[] }>> {
+  private async uncopied(gateIds: string[]): Promise<Array<{ gateId: string; from: number; links: AuditLink[]; handed?: true }>> {
     const handed = new Map<string, readonly AuditLink[]>();
     for (const id of gateIds) {
       const links = this.created.get(id);
@@ -250,7 +253,7 @@ export class DeploymentAuditLog implements GateObserver {
     const read = new Map(toRead.map((id, i) => [id, lists[i] ?? []]));
     return gateIds.map((gateId) => {
       const links = handed.get(gateId);
-      if (links) return { gateId, from: 0, links: [...links] };
+      if (links) return { gateId, from: 0, links: [...links], handed: true };
       const hinted = this.copied.get(gateId);
       const from = hinted ?? storedOf.get(gateId) ?? 0;
       const list = read.get(gateId) ?? [];

@@ -14,6 +14,11 @@ export type { AuditEntry } from './gate-codec.js';
 export type { AuditTail, RedeemOutcome, RedeemRequest } from './redeem-script.js';
 
 export interface NewGate extends GateRecord {
+  /**
+   * `request` as RFC 8785 text, when the caller has it (intake hashed it): the stored record then
+   * embeds it instead of serializing the request again.
+   */
+  requestJson?: string;
   state: GateState;
   reviewDeadline?: number;
   executionDeadline?: number;
@@ -106,7 +111,7 @@ export class GateStore {
     const link: AuditLink = { seq: 1, prev: GENESIS, hash: '', digest: audit[1], from: '', to: input.state, entry: audit[0] };
     link.hash = linkHash(link);
     const written = runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
-      JSON.stringify(record),
+      input.requestJson === undefined ? JSON.stringify(record) : `{"request":${input.requestJson},${JSON.stringify({ ...record, request: undefined }).slice(1)}`,
       input.state,
       input.createdAt,
       input.reviewDeadline ?? '',
