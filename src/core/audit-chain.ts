@@ -40,7 +40,7 @@ export function isAuditLink(value: unknown): value is AuditLink {
 
 /** The link hash: SHA-256 over prev and digest (32 raw bytes each), then `seq\nfrom\nto`. */
 export function linkHash(link: Pick<AuditLink, 'prev' | 'digest' | 'seq' | 'from' | 'to'>): string {
-  return sha256(Buffer.concat([Buffer.from(link.prev, 'hex'), Buffer.from(link.digest, 'hex'), Buffer.from(`${link.seq}\n${link.from}\n${link.to}`, 'utf8')])).toString('hex');
+  return createHash('sha256').update(Buffer.from(link.prev, 'hex')).update(Buffer.from(link.digest, 'hex')).update(`${link.seq}\n${link.from}\n${link.to}`, 'utf8').digest('hex');
 }
 
 export interface ChainProblem {

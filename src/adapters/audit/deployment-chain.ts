@@ -45,7 +45,7 @@ export function entryDigest(entry: string): string {
 /** The record hash: SHA-256 over prev and digest (32 raw bytes each), then kind, gate, seq, gate link hash, pos and time. */
 export function recordHash(r: Omit<DeploymentRecord, 'hash' | 'entry'>): string {
   const tail = `${r.kind}\n${r.gateId}\n${r.seq}\n${r.gateHash}\n${r.pos}\n${r.loggedAt}`;
-  return sha256(Buffer.concat([Buffer.from(r.prev, 'hex'), Buffer.from(r.digest, 'hex'), Buffer.from(tail, 'utf8')])).toString('hex');
+  return createHash('sha256').update(Buffer.from(r.prev, 'hex')).update(Buffer.from(r.digest, 'hex')).update(tail, 'utf8').digest('hex');
 }
 
 /** Builds the next record after `head` (undefined for the first). */

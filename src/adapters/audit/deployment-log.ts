@@ -4,6 +4,7 @@ import type { GateChange, GateObserver } from '../../app/ports.js';
 import type { AuditLink } from '../../core/audit-chain.js';
 import type { Gate } from '../../core/gate.js';
 import { exactJson } from '../../core/evidence-hash.js';
+import { RecentMap } from '../../core/recent-map.js';
 import { gateKeys } from '../redis/keys.js';
 import { defineScripts, runScript } from '../redis/scripts.js';
 import { nextRecord, type ChainHead, type DeploymentRecord } from './deployment-chain.js';
@@ -53,8 +54,8 @@ export class DeploymentAuditLog implements GateObserver {
   private gathering: NodeJS.Timeout | undefined;
   /** The head as stored after this process's last append or read ('' for an empty chain). */
   private head: string | undefined;
-  /** Gate id → how far its chain is copied, as this process last wrote or read it. */
-  private readonly copied = new Map<string, number>();
+  /** Gate id → how far its chain is copied, as this process last wrote or read it (about the latest MAX_HINTS). */
+  private readonly copied = new RecentMap<string, number>(MAX_HINTS);
   /**
    * Gate id → its whole chain as its creation stored it, for a new gate whose copy waits: it is
    * copied from here instead of being read back. Dropped as soon as anything else happens to the
@@ -301,8 +302,6 @@ export class DeploymentAuditLog implements GateObserver {
   }
 
   private remember(gateId: string, seq: number): void {
-    this.copied.delete(gateId);
     this.copied.set(gateId, seq);
-    if (this.copied.size > MAX_HINTS) this.copied.delete(this.copied.keys().next().value!);
   }
 }

@@ -62,7 +62,7 @@ export function redeemOutcomeKind(code: number): RedeemOutcome['kind'] | undefin
 /**
  * ARGV of redeem-3.lua. The script uses one audit entry: invalidate when the hashes differ
  * (ARGV[3] is the gate's own hash, so that is known here), else redeem, or re-delivery for a
- * retry with an Idempotency-Key; only that one is canonicalized and hashed. With a grant and
+ * retry with an Idempotency-Key; only that one is serialized and hashed. With a grant and
  * the chain's tail as the caller read it, the redeem link's hash is computed here too; the
  * script uses it only while the tail is still that one: two SHA-256 blocks less in Lua.
  */
