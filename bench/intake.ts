@@ -15,15 +15,18 @@ const SECONDS = 10;
 const ROUNDS = 3;
 const ROUND_SECONDS = 5;
 
+let made = 0;
+
 /** Signed gate requests, prepared before the clock starts so the generator only sends. */
-function prepareGates(secret: string, count: number): PreparedRequest[] {
+function prepareGates(secret: string, count: number, path: string): PreparedRequest[] {
   const example = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/k8s-deploy-staging.json'), 'utf8')) as Record<string, unknown>;
   const out: PreparedRequest[] = [];
   for (let i = 0; i < count; i += 1) {
-    const body = JSON.stringify({ ...example, summary: `Deploy checkout 2.4.${i} to staging-eu` });
+    made += 1;
+    const body = JSON.stringify({ ...example, summary: `Deploy checkout 2.4.${made} to staging-eu` });
     out.push({
       method: 'POST',
-      path: '/v1/gates',
+      path,
       body,
       headers: {
         'content-type': 'application/json',
@@ -36,6 +39,27 @@ function prepareGates(secret: string, count: number): PreparedRequest[] {
   }
   return out;
 }
+
+/**
+ * The requests of one phase, prepared before its clock starts (each is signed with its own
+ * webhook-id, so none can be sent twice). A phase that used them all up ended early, and its
+ * figures would be wrong: `check` fails the run instead.
+ */
+function supply(secret: string, count: number, path = '/v1/gates') {
+  const list = prepareGates(secret, count, path);
+  let next = 0;
+  return {
+    first: list[0]!,
+    take: (): PreparedRequest | undefined => list[next++],
+    check(phase: string): void {
+      if (next > list.length) throw new Error(`the ${phase} phase used up its ${count} prepared requests and ended early; prepare more`);
+    },
+  };
+}
+
+/** Prepared requests per second of a closed-loop phase: well above what this route reaches. */
+const INTAKE_MAX_RPS = 20_000;
+const FLOOR_MAX_RPS = 30_000;
 
 const line = (name: string, r: LoadResult) =>
   `${name.padEnd(34)} ${r.throughput.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  max ${r.maxMs.toFixed(1)} ms  (${r.requests} requests, ${r.errors} errors, statuses ${JSON.stringify(r.statuses)})`;
@@ -52,37 +76,34 @@ export async function benchIntake(): Promise<BenchResult> {
   const lines: string[] = [];
   const counter = new Redis(redis.url);
   try {
-    const prepared = prepareGates(secret, 340_000);
-    let next = 0;
-    const take = () => prepared[next++];
-
     // Warm both servers up (JIT, connections, Redis scripts).
+    const warm = supply(secret, 2 * INTAKE_MAX_RPS);
     await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: 2, next: () => ({ method: 'POST', path: '/v1/gates', headers: { 'content-type': 'application/json' }, body: '{}' }) });
-    await runLoad({ port: app.port, connections: CONNECTIONS, seconds: 2, next: take });
+    await runLoad({ port: app.port, connections: CONNECTIONS, seconds: 2, next: warm.take });
 
     // Bare and intake take turns, ROUNDS times: on a shared machine the capacity drifts during a
     // run, and each round's ratio compares two phases measured moments apart. The median round
     // is reported (and every round's ratio). Each round ends with the floor: the same requests
     // through the route's work up to its store, with nothing stored (see floor.ts).
-    const bareBody = prepared[0]!;
-    const floorTake = () => {
-      const request = take();
-      return request && { ...request, path: '/bench/floor/gates' };
-    };
+    const bareBody = warm.first;
     const rounds: Array<{ bare: LoadResult; intake: LoadResult; cpu: CpuShare; gc: GcCounts; floor: LoadResult; floorCpu: CpuShare }> = [];
     for (let r = 0; r < ROUNDS; r += 1) {
+      const intakeSupply = supply(secret, INTAKE_MAX_RPS * ROUND_SECONDS);
+      const floorSupply = supply(secret, FLOOR_MAX_RPS * ROUND_SECONDS, '/bench/floor/gates');
       const bareRun = await runLoad({ port: bare.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: () => bareBody });
       const stopCount = await startCpuCount(counter, app.child.pid!);
       await readGcCounts(app.port);
       // With BENCH_PROFILE_DIR set, the app profiles the first round (see app-server.ts).
       const profile = process.env.BENCH_PROFILE_DIR && r === 0;
       if (profile) app.child.kill('SIGUSR2');
-      const intakeRun = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: take });
+      const intakeRun = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: intakeSupply.take });
+      intakeSupply.check('intake');
       if (profile) app.child.kill('SIGUSR2');
       const cpu = await stopCount();
       const gc = await readGcCounts(app.port);
       const stopFloorCount = await startCpuCount(counter, app.child.pid!);
-      const floor = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: floorTake });
+      const floor = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: ROUND_SECONDS, next: floorSupply.take });
+      floorSupply.check('floor');
       rounds.push({ bare: bareRun, intake: intakeRun, cpu, gc, floor, floorCpu: await stopFloorCount() });
     }
     const ratioOf = (r: (typeof rounds)[number]) => r.intake.throughput / r.bare.throughput;
@@ -91,12 +112,17 @@ export async function benchIntake(): Promise<BenchResult> {
     const { bare: baseline, intake, cpu, gc, floor, floorCpu } = median;
     // Latency at a fixed arrival rate (open loop, no coordinated omission): half the measured capacity.
     const rate = Math.max(100, Math.floor(intake.throughput * 0.5));
+    const pacedSupply = supply(secret, rate * SECONDS + CONNECTIONS);
     await readGcCounts(app.port);
-    const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate });
+    const paced = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: pacedSupply.take, rate });
+    pacedSupply.check('open-loop');
     const pacedGc = await readGcCounts(app.port);
     // And at a quarter of it: how the tail looks with headroom.
     const quarterRate = Math.max(50, Math.floor(intake.throughput * 0.25));
-    const quarter = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: take, rate: quarterRate });
+    const quarterSupply = supply(secret, quarterRate * SECONDS + CONNECTIONS);
+    await readGcCounts(app.port);
+    const quarter = await runLoad({ port: app.port, connections: CONNECTIONS, seconds: SECONDS, next: quarterSupply.take, rate: quarterRate });
+    quarterSupply.check('open-loop');
     const quarterGc = await readGcCounts(app.port);
 
     const ratio = ratioOf(median);
