@@ -10,19 +10,7 @@ export const EVIDENCE_HASH = /^sha256:[0-9a-f]{64}$/;
  * non-finite numbers, lone surrogates, and values JSON has no form for.
  */
 export function canonicalJson(value: unknown): string {
-  let out: string | undefined;
-  try {
-    assertCanonicalizable(value, '');
-    out = canonicalize(value);
-  } catch (err) {
-    // Values nested deeper than the stack allows (callers bound depth; this is the backstop).
-    if (err instanceof RangeError) throw new CountersignError(ErrorCode.NotCanonicalizable, 'the value nests too deeply to canonicalize');
-    throw err;
-  }
-  if (out === undefined) {
-    throw new CountersignError(ErrorCode.NotCanonicalizable, 'value has no JSON form');
-  }
-  return out;
+  return serialize(value, canonicalize, 'canonicalize');
 }
 
 /**
@@ -32,12 +20,18 @@ export function canonicalJson(value: unknown): string {
  * canonical form, and a value built the same way always gives the same text.
  */
 export function exactJson(value: unknown): string {
+  return serialize(value, JSON.stringify, 'serialize');
+}
+
+/** Checks the value, then writes it with `write`; every refusal is ERR_NOT_CANONICALIZABLE. */
+function serialize(value: unknown, write: (value: unknown) => string | undefined, verb: string): string {
   let out: string | undefined;
   try {
     assertCanonicalizable(value, '');
-    out = JSON.stringify(value);
+    out = write(value);
   } catch (err) {
-    if (err instanceof RangeError) throw new CountersignError(ErrorCode.NotCanonicalizable, 'the value nests too deeply to serialize');
+    // Values nested deeper than the stack allows (callers bound depth; this is the backstop).
+    if (err instanceof RangeError) throw new CountersignError(ErrorCode.NotCanonicalizable, `the value nests too deeply to ${verb}`);
     throw err;
   }
   if (out === undefined) throw new CountersignError(ErrorCode.NotCanonicalizable, 'value has no JSON form');
@@ -118,8 +112,10 @@ function canonicalizable(value: unknown): boolean {
 
 /** `sha256:<hex>` of the canonical JSON of any value. */
 export function sha256OfJson(value: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex')}`;
+  return sha256OfText(canonicalJson(value));
 }
+
+const sha256OfText = (text: string) => `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
 
 /**
  * The evidence hash of a gate request body (DESIGN.md): SHA-256 over the RFC 8785 canonical
@@ -136,5 +132,5 @@ export function evidenceHash(body: Record<string, unknown>): string {
 export function canonicalAction(body: Record<string, unknown>): { json: string; evidenceHash: string } {
   const { delivery: _delivery, ...action } = body;
   const json = canonicalJson(action);
-  return { json, evidenceHash: `sha256:${createHash('sha256').update(json, 'utf8').digest('hex')}` };
+  return { json, evidenceHash: sha256OfText(json) };
 }

@@ -11,6 +11,15 @@ import type { GateState } from '../../core/gate-state.js';
 /** The immutable part of a gate, stored once as JSON. */
 export type GateRecord = Pick<Gate, 'id' | 'agentId' | 'request' | 'delivery' | 'evidenceHash' | 'decision' | 'createdAt'>;
 
+/**
+ * The record as stored. With `requestJson` (the request's RFC 8785 text, which intake has from
+ * the evidence hash) the text is embedded rather than the request serialized again.
+ */
+export function recordJson(record: GateRecord, requestJson?: string): string {
+  if (requestJson === undefined) return JSON.stringify(record);
+  return `{"request":${requestJson},${JSON.stringify({ ...record, request: undefined }).slice(1)}`;
+}
+
 /** What an audit entry says; the store adds the chain links. */
 export interface AuditEntry {
   event: string;

@@ -5,7 +5,7 @@ import { activeDeadline, type Gate, type Vote } from '../../core/gate.js';
 import { sourcesOf, type GateEvent, type GateState } from '../../core/gate-state.js';
 import { mailboxOf } from '../../core/mailbox.js';
 import { awaitingIndexKey, DEADLINE_INDEX, gateKeys, requesterIndexKey } from './keys.js';
-import { auditArgs, entryArgs, gateOf, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
+import { auditArgs, entryArgs, gateOf, recordJson, type AuditEntry, type GateReadReply, type GateRecord } from './gate-codec.js';
 import { redeemArgs, redeemOutcomeKind, type AuditTail, type RedeemOutcome, type RedeemRequest } from './redeem-script.js';
 import { defineScripts, runScript, type ScriptReply } from './scripts.js';
 
@@ -14,10 +14,7 @@ export type { AuditEntry } from './gate-codec.js';
 export type { AuditTail, RedeemOutcome, RedeemRequest } from './redeem-script.js';
 
 export interface NewGate extends GateRecord {
-  /**
-   * `request` as RFC 8785 text, when the caller has it (intake hashed it): the stored record then
-   * embeds it instead of serializing the request again.
-   */
+  /** `request` as RFC 8785 text, when the caller has it (see recordJson). */
   requestJson?: string;
   state: GateState;
   reviewDeadline?: number;
@@ -111,7 +108,7 @@ export class GateStore {
     const link: AuditLink = { seq: 1, prev: GENESIS, hash: '', digest: audit[1], from: '', to: input.state, entry: audit[0] };
     link.hash = linkHash(link);
     const written = runScript(this.redis, 'create-gate-2', [keys.gate, keys.audit], [
-      input.requestJson === undefined ? JSON.stringify(record) : `{"request":${input.requestJson},${JSON.stringify({ ...record, request: undefined }).slice(1)}`,
+      recordJson(record, input.requestJson),
       input.state,
       input.createdAt,
       input.reviewDeadline ?? '',
